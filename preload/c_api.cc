@@ -1,0 +1,62 @@
+// The exported C API (include/memtide/memtide.h). Called by the program from any thread, outside hooks.
+// Each entry runs under the guard (nothing it does is counted) and never fails the caller.
+#include "memtide/memtide.h"
+
+#include "memtide/segment.h"
+
+#include "heap_counters.h"
+#include "lifecycle.h"
+#include "mmap_accounting.h"
+#include "segment_writer.h"
+#include "thread_state.h"
+
+using memtide::internal::FlushCurrentThread;
+using memtide::internal::HeapTotals;
+using memtide::internal::ReadHeapTotals;
+using memtide::internal::ScopedGuard;
+
+extern "C" {
+
+void memtide_get_traced_memory(size_t* current, size_t* peak) {
+  ScopedGuard guard;
+  FlushCurrentThread();
+  HeapTotals totals = ReadHeapTotals();
+  if (current != nullptr) *current = static_cast<size_t>(totals.current_bytes);
+  if (peak != nullptr) *peak = static_cast<size_t>(totals.peak_bytes);
+}
+
+void memtide_reset_peak(void) {
+  ScopedGuard guard;
+  memtide::internal::ResetHeapPeak();
+  memtide::internal::ResetMmapPeak();
+}
+
+void memtide_mark(const char* label) {
+  ScopedGuard guard;
+  FlushCurrentThread();
+  memtide::internal::LockPublishing();
+  memtide::internal::RecordMark(label);
+  // A mark is a checkpoint someone may need after a crash: publish it now, creating the segment if the
+  // monitor has not yet.
+  if (memtide::internal::CreateSegment(memtide::internal::RuntimeOptions().dir.text)) {
+    memtide::internal::PublishSegment(memtide::kSegmentStateRunning, -1);
+  }
+  memtide::internal::UnlockPublishing();
+}
+
+void memtide_get_heap_stats(struct memtide_heap_stats* out) {
+  if (out == nullptr) return;
+  ScopedGuard guard;
+  FlushCurrentThread();
+  HeapTotals heap = ReadHeapTotals();
+  memtide::internal::MmapTotals mapped = memtide::internal::ReadMmapTotals();
+  out->current_bytes = static_cast<uint64_t>(heap.current_bytes);
+  out->peak_bytes = static_cast<uint64_t>(heap.peak_bytes);
+  out->allocations = static_cast<uint64_t>(heap.allocations);
+  out->frees = static_cast<uint64_t>(heap.frees);
+  out->allocated_bytes_total = static_cast<uint64_t>(heap.allocated_bytes_total);
+  out->mmap_current_bytes = static_cast<uint64_t>(mapped.current_bytes);
+  out->mmap_peak_bytes = static_cast<uint64_t>(mapped.peak_bytes);
+}
+
+}  // extern "C"

@@ -1,0 +1,21 @@
+// Process-wide state of the preload that the other parts read: options and the process clock.
+// Set once in the constructor (and again in a fork child).
+#ifndef MEMTIDE_PRELOAD_LIFECYCLE_H_
+#define MEMTIDE_PRELOAD_LIFECYCLE_H_
+
+#include <stdint.h>
+
+#include "options.h"
+
+namespace memtide::internal {
+
+const Options& RuntimeOptions();
+// Monotonic nanoseconds since memtide started in this process (since fork in a child).
+int64_t ElapsedNs();
+int64_t MonotonicNs();
+// Whether this process's segment outlives it (MEMTIDE_KEEP_SEGMENT, or the process `memtide run` reports on).
+bool KeepSegmentAtExit();
+
+}  // namespace memtide::internal
+
+#endif  // MEMTIDE_PRELOAD_LIFECYCLE_H_

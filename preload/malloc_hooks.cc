@@ -1,0 +1,232 @@
+// The interposed malloc family (DESIGN.md decisions 1-3). Hot path: runs on every allocation and free of
+// the traced process. Each hook: one predicted-false bypass check (memtide's own work, or symbols not yet
+// resolved), the real call under the guard (so whatever the next allocator does through interposed symbols
+// stays uncounted), account, return. No locks, no allocation of memtide's own, no syscalls.
+// `free` accounts before the real free, so another thread cannot reuse the address in between.
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap_counters.h"
+#include "real_symbols.h"
+#include "thread_state.h"
+
+#define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
+#define MEMTIDE_NOINLINE __attribute__((noinline))
+
+using memtide::internal::BootstrapAllocate;
+using memtide::internal::BootstrapBlockSize;
+using memtide::internal::CountAlloc;
+using memtide::internal::CountFree;
+using memtide::internal::EnsureRealSymbols;
+using memtide::internal::g_real;
+using memtide::internal::g_real_ready;
+using memtide::internal::IsBootstrapBlock;
+using memtide::internal::ScopedGuard;
+using memtide::internal::tls_state;
+
+namespace {
+
+constexpr size_t kPageBytes = 4096;
+
+// True when this call must not be counted as is: memtide's own work, or symbols not resolved yet.
+inline bool MustBypass() { return MEMTIDE_PREDICT_FALSE(tls_state.guard_depth != 0 || !g_real_ready); }
+
+enum class Bypass { kBootstrap, kUncounted, kCounted };
+
+// Slow half of every allocation hook: resolves the real symbols on first use. kBootstrap: this thread is
+// inside that resolution (dlsym allocating), serve from the arena. kUncounted: memtide's own work, forward.
+// kCounted: nothing special after all, take the normal path.
+MEMTIDE_NOINLINE Bypass ClassifyBypass() {
+  if (!EnsureRealSymbols()) return Bypass::kBootstrap;
+  return tls_state.guard_depth != 0 ? Bypass::kUncounted : Bypass::kCounted;
+}
+
+inline void CountBlock(void* pointer) {
+  if (MEMTIDE_PREDICT_TRUE(pointer != nullptr)) CountAlloc(g_real.malloc_usable_size(pointer));
+}
+
+// Calls the real allocation function under the guard and counts the block it returns.
+template <typename Call>
+inline void* CountedAllocation(Call call) {
+  void* result;
+  {
+    ScopedGuard guard;
+    result = call();
+  }
+  CountBlock(result);
+  return result;
+}
+
+// Frees a block through `release`, counting it first. Blocks from the bootstrap arena are never reused and
+// never reach the real allocator.
+template <typename Release>
+inline void CountedFree(void* pointer, Release release) {
+  if (MEMTIDE_PREDICT_FALSE(IsBootstrapBlock(pointer))) return;
+  if (MEMTIDE_PREDICT_FALSE(MustBypass())) {
+    EnsureRealSymbols();  // a non-bootstrap block implies resolution finished
+    if (tls_state.guard_depth != 0) return release();
+  }
+  CountFree(g_real.malloc_usable_size(pointer));
+  ScopedGuard guard;
+  release();
+}
+
+// realloc of a bootstrap block: move it into a fresh block (counted like any malloc).
+MEMTIDE_NOINLINE void* MoveFromBootstrap(void* pointer, size_t bytes) {
+  void* moved = malloc(bytes);
+  size_t old_size = BootstrapBlockSize(pointer);
+  if (moved != nullptr) memcpy(moved, pointer, old_size < bytes ? old_size : bytes);
+  return moved;
+}
+
+// realloc/reallocarray of a real block, `bytes` = the requested total.
+template <typename Call>
+void* CountedReallocation(void* pointer, size_t bytes, Call call) {
+  if (MEMTIDE_PREDICT_FALSE(IsBootstrapBlock(pointer))) return MoveFromBootstrap(pointer, bytes);
+  if (MEMTIDE_PREDICT_FALSE(MustBypass()) && ClassifyBypass() != Bypass::kCounted) {
+    return call();  // guarded: the block is memtide's own
+  }
+  size_t old_usable = g_real.malloc_usable_size(pointer);
+  void* result;
+  {
+    ScopedGuard guard;
+    result = call();
+  }
+  if (result != nullptr) {
+    CountFree(old_usable);
+    CountAlloc(g_real.malloc_usable_size(result));
+  } else if (bytes == 0) {
+    CountFree(old_usable);  // glibc's realloc(p, 0) frees p and returns NULL
+  }
+  return result;
+}
+
+}  // namespace
+
+MEMTIDE_EXPORT void* malloc(size_t bytes) {
+  if (MustBypass()) {
+    switch (ClassifyBypass()) {
+      case Bypass::kBootstrap: return BootstrapAllocate(bytes, 0);
+      case Bypass::kUncounted: return g_real.malloc(bytes);
+      case Bypass::kCounted: break;
+    }
+  }
+  return CountedAllocation([&] { return g_real.malloc(bytes); });
+}
+
+MEMTIDE_EXPORT void free(void* pointer) {
+  if (pointer == nullptr) return;
+  CountedFree(pointer, [&] { g_real.free(pointer); });
+}
+
+MEMTIDE_EXPORT void* calloc(size_t count, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (MustBypass()) {
+    switch (ClassifyBypass()) {
+      case Bypass::kBootstrap: return BootstrapAllocate(bytes, 0);  // fresh static memory: already zero
+      case Bypass::kUncounted: return g_real.calloc(count, size);
+      case Bypass::kCounted: break;
+    }
+  }
+  return CountedAllocation([&] { return g_real.calloc(count, size); });
+}
+
+MEMTIDE_EXPORT void* realloc(void* pointer, size_t bytes) {
+  if (pointer == nullptr) return malloc(bytes);
+  return CountedReallocation(pointer, bytes, [&] { return g_real.realloc(pointer, bytes); });
+}
+
+MEMTIDE_EXPORT void* reallocarray(void* pointer, size_t count, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (pointer == nullptr) return malloc(bytes);
+  return CountedReallocation(pointer, bytes, [&] { return g_real.realloc(pointer, bytes); });
+}
+
+MEMTIDE_EXPORT int posix_memalign(void** out, size_t alignment, size_t bytes) {
+  if (MustBypass()) {
+    switch (ClassifyBypass()) {
+      case Bypass::kBootstrap:
+        if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+        *out = BootstrapAllocate(bytes, alignment);
+        return *out != nullptr ? 0 : ENOMEM;
+      case Bypass::kUncounted: return g_real.posix_memalign(out, alignment, bytes);
+      case Bypass::kCounted: break;
+    }
+  }
+  int status;
+  {
+    ScopedGuard guard;
+    status = g_real.posix_memalign(out, alignment, bytes);
+  }
+  if (status == 0) CountBlock(*out);
+  return status;
+}
+
+namespace {
+
+// aligned_alloc, memalign, valloc, pvalloc: the same shape around a different real function.
+template <typename Call>
+void* AlignedAllocation(size_t bytes, size_t alignment, Call call) {
+  if (MustBypass()) {
+    switch (ClassifyBypass()) {
+      case Bypass::kBootstrap: return BootstrapAllocate(bytes, alignment);
+      case Bypass::kUncounted: return call();
+      case Bypass::kCounted: break;
+    }
+  }
+  return CountedAllocation(call);
+}
+
+}  // namespace
+
+MEMTIDE_EXPORT void* aligned_alloc(size_t alignment, size_t bytes) {
+  return AlignedAllocation(bytes, alignment, [&] {
+    return g_real.aligned_alloc != nullptr ? g_real.aligned_alloc(alignment, bytes) : g_real.memalign(alignment, bytes);
+  });
+}
+
+MEMTIDE_EXPORT void* memalign(size_t alignment, size_t bytes) {
+  return AlignedAllocation(bytes, alignment, [&] { return g_real.memalign(alignment, bytes); });
+}
+
+MEMTIDE_EXPORT void* valloc(size_t bytes) {
+  return AlignedAllocation(bytes, kPageBytes, [&] { return g_real.valloc(bytes); });
+}
+
+MEMTIDE_EXPORT void* pvalloc(size_t bytes) {
+  return AlignedAllocation((bytes + kPageBytes - 1) & ~(kPageBytes - 1), kPageBytes,
+                           [&] { return g_real.pvalloc(bytes); });
+}
+
+MEMTIDE_EXPORT size_t malloc_usable_size(void* pointer) {
+  if (pointer == nullptr) return 0;
+  if (IsBootstrapBlock(pointer)) return BootstrapBlockSize(pointer);
+  EnsureRealSymbols();
+  return g_real.malloc_usable_size(pointer);
+}
+
+MEMTIDE_EXPORT void free_sized(void* pointer, size_t bytes) {
+  if (pointer == nullptr) return;
+  CountedFree(pointer, [&] {
+    if (g_real.free_sized != nullptr) return g_real.free_sized(pointer, bytes);
+    g_real.free(pointer);
+  });
+}
+
+MEMTIDE_EXPORT void free_aligned_sized(void* pointer, size_t alignment, size_t bytes) {
+  if (pointer == nullptr) return;
+  CountedFree(pointer, [&] {
+    if (g_real.free_aligned_sized != nullptr) return g_real.free_aligned_sized(pointer, alignment, bytes);
+    g_real.free(pointer);
+  });
+}

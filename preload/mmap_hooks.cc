@@ -1,0 +1,103 @@
+// Interposed mmap/mmap64/munmap/mremap (DESIGN.md decision 1): anonymous mappings the program makes are
+// counted apart from the heap. Calls made under the guard (by the next allocator from inside a counted
+// malloc, or by memtide itself) pass through uncounted: those bytes are heap, already counted as such.
+// Each of these is a syscall anyway; the accounting adds a spinlocked range-table update.
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "heap_counters.h"
+#include "mmap_accounting.h"
+#include "real_symbols.h"
+#include "thread_state.h"
+
+#define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
+
+using memtide::internal::EnsureRealSymbols;
+using memtide::internal::g_real;
+using memtide::internal::RecordMapping;
+using memtide::internal::RecordRemapping;
+using memtide::internal::RecordUnmapping;
+using memtide::internal::tls_state;
+
+namespace {
+
+// Before the real symbols are known (or while dlsym itself runs) the kernel is the next definition.
+bool Counting() { return EnsureRealSymbols() && tls_state.guard_depth == 0; }
+
+void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* address, size_t length, int protection,
+                 int flags, int fd, off_t offset) {
+  if (!Counting()) {
+    if (real != nullptr && memtide::internal::g_real_ready) return real(address, length, protection, flags, fd, offset);
+    long result = syscall(SYS_mmap, address, length, protection, flags, fd, offset);
+    if (result < 0 && result > -4096) {
+      errno = static_cast<int>(-result);
+      return MAP_FAILED;
+    }
+    return reinterpret_cast<void*>(result);
+  }
+  void* result = real(address, length, protection, flags, fd, offset);
+  if (result != MAP_FAILED) {
+    int saved_errno = errno;
+    RecordMapping(reinterpret_cast<uintptr_t>(result), length, (flags & MAP_ANONYMOUS) != 0);
+    errno = saved_errno;
+  }
+  return result;
+}
+
+}  // namespace
+
+MEMTIDE_EXPORT void* mmap(void* address, size_t length, int protection, int flags, int fd, off_t offset) {
+  return MapCounted(g_real.mmap, address, length, protection, flags, fd, offset);
+}
+
+MEMTIDE_EXPORT void* mmap64(void* address, size_t length, int protection, int flags, int fd, off_t offset) {
+  return MapCounted(g_real.mmap64, address, length, protection, flags, fd, offset);
+}
+
+MEMTIDE_EXPORT int munmap(void* address, size_t length) {
+  if (!Counting()) {
+    if (memtide::internal::g_real_ready) return g_real.munmap(address, length);
+    return static_cast<int>(syscall(SYS_munmap, address, length));
+  }
+  int status = g_real.munmap(address, length);
+  if (status == 0) {
+    int saved_errno = errno;
+    RecordUnmapping(reinterpret_cast<uintptr_t>(address), length);
+    errno = saved_errno;
+  }
+  return status;
+}
+
+MEMTIDE_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_length, int flags, ...) {
+  void* new_address = nullptr;
+  if (flags & MREMAP_FIXED) {
+    va_list arguments;
+    va_start(arguments, flags);
+    new_address = va_arg(arguments, void*);
+    va_end(arguments);
+  }
+  if (!Counting()) {
+    if (memtide::internal::g_real_ready) return g_real.mremap(old_address, old_length, new_length, flags, new_address);
+    long result = syscall(SYS_mremap, old_address, old_length, new_length, flags, new_address);
+    if (result < 0 && result > -4096) {
+      errno = static_cast<int>(-result);
+      return MAP_FAILED;
+    }
+    return reinterpret_cast<void*>(result);
+  }
+  void* result = g_real.mremap(old_address, old_length, new_length, flags, new_address);
+  if (result != MAP_FAILED) {
+    int saved_errno = errno;
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+    RecordRemapping(reinterpret_cast<uintptr_t>(old_address), old_length, reinterpret_cast<uintptr_t>(result),
+                    new_length, (flags & MREMAP_DONTUNMAP) != 0);
+    errno = saved_errno;
+  }
+  return result;
+}

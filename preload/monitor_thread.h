@@ -1,0 +1,17 @@
+// The monitor thread: creates the segment once the process is MEMTIDE_SEGMENT_DELAY old, then every
+// MEMTIDE_INTERVAL samples RSS and the cgroup and publishes the counters. Started by the constructor
+// (and in a fork child); all signals blocked; everything it does is under the guard, so uncounted.
+#ifndef MEMTIDE_PRELOAD_MONITOR_THREAD_H_
+#define MEMTIDE_PRELOAD_MONITOR_THREAD_H_
+
+namespace memtide::internal {
+
+void StartMonitorThread();
+// Samples /proc and the cgroup into the segment writer (publish lock not held; takes it).
+void SampleProcessStats();
+// Exit: the monitor publishes nothing after this (the final state stays).
+void StopMonitorPublishing();
+
+}  // namespace memtide::internal
+
+#endif  // MEMTIDE_PRELOAD_MONITOR_THREAD_H_

@@ -1,0 +1,58 @@
+// memtide's options (MEMTIDE_* environment variables), generated from options.def.
+// Runs in the preload at start-up (before main, possibly before libc is fully up: no allocation, no stdio)
+// and in the CLI (help text, validation before launching a program).
+#ifndef MEMTIDE_PRELOAD_OPTIONS_H_
+#define MEMTIDE_PRELOAD_OPTIONS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace memtide {
+
+enum class OptionKind { kPath, kDuration, kBool, kInt, kSize };
+
+struct PathValue {
+  char text[512];
+};
+
+struct Options {
+#define MEMTIDE_OPTION_FIELD_kPath PathValue
+#define MEMTIDE_OPTION_FIELD_kDuration int64_t
+#define MEMTIDE_OPTION_FIELD_kBool int64_t
+#define MEMTIDE_OPTION_FIELD_kInt int64_t
+#define MEMTIDE_OPTION_FIELD_kSize int64_t
+#define MEMTIDE_OPTION(field, env, kind, def, min, max, doc) MEMTIDE_OPTION_FIELD_##kind field;
+#include "options.def"
+#undef MEMTIDE_OPTION
+};
+
+struct OptionInfo {
+  const char* field;
+  const char* env;
+  OptionKind kind;
+  const char* default_text;
+  int64_t min;
+  int64_t max;
+  const char* doc;
+};
+
+// The table, in options.def order.
+const OptionInfo* OptionTable(size_t* count);
+
+// Called once per problem with one complete line (no trailing newline). Must not allocate in the preload.
+using OptionProblemFn = void (*)(const char* line, void* context);
+
+// Fills `out` with defaults, then with every valid MEMTIDE_* value from the environment. A bad value (or an
+// unknown MEMTIDE_* name) is reported and leaves the default. Returns the number of problems.
+// Allocation-free; reads environ through getenv-like scanning only.
+int LoadOptions(Options* out, OptionProblemFn problem, void* context);
+
+// Parsers shared with the CLI. Return false on malformed or out-of-range text.
+// Sizes: 10000, 64KiB, 64K, 64KB (=64000), 2G, 1.5GiB; durations: 100ms, 2s, 1m, 1h, 500us; bare = ms.
+bool ParseSize(const char* text, int64_t* bytes);
+bool ParseDurationMs(const char* text, int64_t* milliseconds);
+bool ParseBool(const char* text, int64_t* value);
+
+}  // namespace memtide
+
+#endif  // MEMTIDE_PRELOAD_OPTIONS_H_

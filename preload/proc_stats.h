@@ -1,0 +1,35 @@
+// Process and container memory as the kernel sees it: VmRSS/VmHWM from /proc/<pid>/status and the memory
+// cgroup's usage and limit (v1 and v2). Raw open/read/close into stack buffers: allocation-free, no stdio,
+// so the monitor thread can call it at any time. Also used by the CLI for other processes.
+#ifndef MEMTIDE_PRELOAD_PROC_STATS_H_
+#define MEMTIDE_PRELOAD_PROC_STATS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+namespace memtide {
+
+struct ProcessMemory {
+  int64_t rss_bytes;
+  int64_t rss_peak_bytes;
+};
+
+struct CgroupMemory {
+  uint32_t version;      // kCgroupNone / kCgroupV1 / kCgroupV2 (segment.h)
+  int64_t usage_bytes;
+  int64_t limit_bytes;   // 0: no limit on the way up to the root
+};
+
+// pid 0 = the calling process. Return false when the files cannot be read.
+bool ReadProcessMemory(pid_t pid, ProcessMemory* out);
+bool ReadCgroupMemory(pid_t pid, CgroupMemory* out);
+// /proc/<pid>/stat field 22 (start time in clock ticks since boot); 0 when unreadable.
+uint64_t ReadStartTimeTicks(pid_t pid);
+
+// Reads a whole small file into `buffer` (NUL-terminated). Returns the length or -1.
+ssize_t ReadSmallFile(const char* path, char* buffer, size_t size);
+
+}  // namespace memtide
+
+#endif  // MEMTIDE_PRELOAD_PROC_STATS_H_

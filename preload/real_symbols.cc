@@ -1,0 +1,126 @@
+// Resolution of the next allocator's symbols and the bootstrap arena (DESIGN.md decision 1).
+// Runs inside the first hook call of the process; allocation-free apart from what dlsym does, which the
+// bootstrap arena serves. Must not call anything that is itself interposed without the guard.
+#include "real_symbols.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "heap_counters.h"
+#include "thread_state.h"
+
+namespace memtide::internal {
+
+RealSymbols g_real;
+bool g_real_ready = false;
+
+namespace {
+
+enum : int { kUnresolved = 0, kResolving = 1, kResolved = 2 };
+std::atomic<int> g_resolve_state{kUnresolved};
+thread_local bool tls_resolving __attribute__((tls_model("initial-exec")));
+
+// 256 KiB: dlsym needs a few hundred bytes; libraries that allocate from their constructors before the
+// real symbols are known (rare) get the rest.
+constexpr size_t kBootstrapBytes = 256 * 1024;
+constexpr size_t kBootstrapHeader = 16;
+alignas(64) char g_bootstrap[kBootstrapBytes];
+std::atomic<size_t> g_bootstrap_used{0};
+
+void AbortMissing(const char* name) {
+  // Without the next malloc there is nothing to forward to: the process cannot run.
+  static const char kPrefix[] = "memtide: fatal: dlsym(RTLD_NEXT) found no ";
+  ssize_t ignored = write(2, kPrefix, sizeof(kPrefix) - 1);
+  ignored = write(2, name, strlen(name));
+  ignored = write(2, "\n", 1);
+  (void)ignored;
+  syscall(SYS_exit_group, 127);
+}
+
+template <typename F>
+void Resolve(F*& slot, const char* name, bool required) {
+  slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
+  if (slot == nullptr && required) AbortMissing(name);
+}
+
+void ResolveAll() {
+  RealSymbols& r = g_real;
+  Resolve(r.malloc, "malloc", true);
+  Resolve(r.free, "free", true);
+  Resolve(r.calloc, "calloc", true);
+  Resolve(r.realloc, "realloc", true);
+  Resolve(r.reallocarray, "reallocarray", false);
+  Resolve(r.posix_memalign, "posix_memalign", true);
+  Resolve(r.aligned_alloc, "aligned_alloc", false);
+  Resolve(r.memalign, "memalign", false);
+  Resolve(r.valloc, "valloc", false);
+  Resolve(r.pvalloc, "pvalloc", false);
+  Resolve(r.malloc_usable_size, "malloc_usable_size", true);
+  Resolve(r.free_sized, "free_sized", false);
+  Resolve(r.free_aligned_sized, "free_aligned_sized", false);
+  Resolve(r.mmap, "mmap", true);
+  Resolve(r.mmap64, "mmap64", false);
+  Resolve(r.munmap, "munmap", true);
+  Resolve(r.mremap, "mremap", true);
+  Resolve(r.exit_now, "_exit", true);
+  Resolve(r.exit_now_c99, "_Exit", false);
+  if (r.mmap64 == nullptr) r.mmap64 = r.mmap;
+  if (r.exit_now_c99 == nullptr) r.exit_now_c99 = r.exit_now;
+}
+
+}  // namespace
+
+bool EnsureRealSymbols() {
+  if (MEMTIDE_PREDICT_TRUE(g_resolve_state.load(std::memory_order_acquire) == kResolved)) return true;
+  if (tls_resolving) return false;
+  int expected = kUnresolved;
+  if (g_resolve_state.compare_exchange_strong(expected, kResolving, std::memory_order_acq_rel)) {
+    int saved_errno = errno;
+    tls_resolving = true;
+    {
+      ScopedGuard guard;
+      ResolveAll();
+    }
+    tls_resolving = false;
+    g_real_ready = true;
+    g_resolve_state.store(kResolved, std::memory_order_release);
+    errno = saved_errno;
+    return true;
+  }
+  // Another thread is resolving (only possible if threads exist before the first allocation).
+  while (g_resolve_state.load(std::memory_order_acquire) != kResolved) sched_yield();
+  return true;
+}
+
+void* BootstrapAllocate(size_t bytes, size_t alignment) {
+  if (alignment < kBootstrapHeader) alignment = kBootstrapHeader;
+  size_t used = g_bootstrap_used.load(std::memory_order_relaxed);
+  for (;;) {
+    uintptr_t base = reinterpret_cast<uintptr_t>(g_bootstrap);
+    uintptr_t start = (base + used + kBootstrapHeader + alignment - 1) & ~(uintptr_t{alignment} - 1);
+    size_t end = start - base + bytes;
+    if (bytes > kBootstrapBytes || end > kBootstrapBytes) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    if (g_bootstrap_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
+      reinterpret_cast<size_t*>(start)[-1] = bytes;
+      return reinterpret_cast<void*>(start);
+    }
+  }
+}
+
+bool IsBootstrapBlock(const void* pointer) {
+  return reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(g_bootstrap) < kBootstrapBytes;
+}
+
+size_t BootstrapBlockSize(const void* pointer) { return static_cast<const size_t*>(pointer)[-1]; }
+
+}  // namespace memtide::internal

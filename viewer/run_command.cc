@@ -1,0 +1,206 @@
+// See run_command.h. Runs in the CLI.
+#include "run_command.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "byte_format.h"
+#include "fmt/format.h"
+#include "memtide/segment.h"
+#include "options.h"
+#include "proc_stats.h"
+#include "segment_reader.h"
+#include "segment_view.h"
+
+namespace memtide {
+namespace {
+
+constexpr int kReportVersion = 1;
+
+pid_t g_child = 0;
+
+void ForwardSignal(int signal_number) {
+  if (g_child > 0) kill(g_child, signal_number);
+}
+
+std::string EffectiveDirectory(const RunOptions& options) {
+  if (!options.directory.empty()) return options.directory;
+  Options defaults;
+  LoadOptions(&defaults, nullptr, nullptr);  // the child reports bad values itself
+  return defaults.dir.text;
+}
+
+[[noreturn]] void ExecChild(const RunOptions& options, const std::string& preload) {
+  const char* existing = getenv("LD_PRELOAD");
+  std::string value = existing != nullptr && existing[0] != '\0' ? preload + ":" + existing : preload;
+  setenv("LD_PRELOAD", value.c_str(), 1);
+  setenv("MEMTIDE_RUN_PID", std::to_string(getpid()).c_str(), 1);
+  if (!options.directory.empty()) setenv("MEMTIDE_DIR", options.directory.c_str(), 1);
+  if (options.keep_segment) setenv("MEMTIDE_KEEP_SEGMENT", "1", 1);
+  std::vector<char*> argv;
+  for (const std::string& argument : options.command) argv.push_back(const_cast<char*>(argument.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  int error = errno;
+  fmt::print(stderr, "memtide: error: cannot run '{}': {}\n", options.command[0], strerror(error));
+  _exit(error == ENOENT ? 127 : 126);
+}
+
+std::string DescribeEnd(int exit_code, int signal_number) {
+  if (signal_number != 0) return fmt::format("was killed by signal {} ({})", signal_number, strsignal(signal_number));
+  return fmt::format("exited with {}", exit_code);
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::InvalidArgumentError(absl::StrCat("cannot write --report ", path, ": ", strerror(errno)));
+    out << contents;
+    if (!out.flush()) return absl::InvalidArgumentError(absl::StrCat("cannot write --report ", path));
+  }
+  if (rename(temporary.c_str(), path.c_str()) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot write --report ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> LocatePreload() {
+  char executable[PATH_MAX];
+  ssize_t length = readlink("/proc/self/exe", executable, sizeof(executable) - 1);
+  if (length <= 0) return absl::NotFoundError("cannot read /proc/self/exe to find libmemtide.so");
+  executable[length] = '\0';
+  std::string directory(executable, strrchr(executable, '/') - executable);
+  for (const std::string& candidate :
+       {directory + "/../lib/libmemtide.so", directory + "/../lib/memtide/libmemtide.so", directory + "/libmemtide.so"}) {
+    char resolved[PATH_MAX];
+    if (realpath(candidate.c_str(), resolved) != nullptr && access(resolved, R_OK) == 0) return std::string(resolved);
+  }
+  return absl::NotFoundError(absl::StrCat("libmemtide.so is not in ", directory, "/../lib (is memtide installed?)"));
+}
+
+absl::StatusOr<int> RunCommand(const RunOptions& options) {
+  absl::StatusOr<std::string> preload = LocatePreload();
+  if (!preload.ok()) return preload.status();
+  std::string directory = EffectiveDirectory(options);
+
+  auto started = std::chrono::steady_clock::now();
+  fflush(nullptr);
+  pid_t child = fork();
+  if (child < 0) return absl::InternalError(absl::StrCat("fork failed: ", strerror(errno)));
+  if (child == 0) ExecChild(options, *preload);
+  g_child = child;
+  uint64_t start_ticks = ReadStartTimeTicks(child);
+
+  // Like a shell waiting for a foreground job: the terminal's ^C reaches the program; memtide stays to report.
+  struct sigaction ignore {}, forward{}, old_int{}, old_quit{}, old_term{}, old_hup{};
+  ignore.sa_handler = SIG_IGN;
+  forward.sa_handler = ForwardSignal;
+  sigaction(SIGINT, &ignore, &old_int);
+  sigaction(SIGQUIT, &ignore, &old_quit);
+  sigaction(SIGTERM, &forward, &old_term);
+  sigaction(SIGHUP, &forward, &old_hup);
+  int status = 0;
+  struct rusage usage {};
+  while (wait4(child, &status, 0, &usage) < 0) {
+    if (errno != EINTR) return absl::InternalError(absl::StrCat("waiting for the program failed: ", strerror(errno)));
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGQUIT, &old_quit, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  double duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  int signal_number = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int exit_code = signal_number != 0 ? 128 + signal_number : WEXITSTATUS(status);
+
+  std::string segment_path = fmt::format("{}/" MEMTIDE_SEGMENT_PREFIX "{}.{}", directory, child, start_ticks);
+  absl::StatusOr<SegmentSnapshot> snapshot = ReadSegmentFile(segment_path);
+  if (snapshot.ok() && !options.keep_segment) unlink(segment_path.c_str());
+
+  nlohmann::json report = {
+      {"memtide_report_version", kReportVersion},
+      {"command", options.command},
+      {"pid", child},
+      {"exit_code", exit_code},
+      {"signal", signal_number != 0 ? nlohmann::json(signal_number) : nlohmann::json(nullptr)},
+      {"duration_s", duration},
+      {"byte_unit", "usable"},
+  };
+  if (snapshot.ok()) {
+    report["status"] = snapshot->segment.state == kSegmentStateExited ? "exited" : "killed";
+    report.update(CountersJson(snapshot->segment));
+  } else {
+    report["status"] = "no_segment";
+    report["error"] = std::string(std::string(snapshot.status().message()));
+  }
+  // wait4's maximum RSS is exact for the whole life of the process, exec'd images included.
+  report["rss"]["peak_bytes"] = static_cast<int64_t>(usage.ru_maxrss) * 1024;
+  report["rss"]["final_bytes"] = snapshot.ok() ? snapshot->segment.counters.rss_bytes : 0;
+  report["rss"].erase("current_bytes");
+
+  if (!options.report_path.empty()) {
+    absl::Status written = WriteFileAtomically(options.report_path, report.dump(2) + "\n");
+    if (!written.ok()) return written;
+  }
+
+  std::string command_text = absl::StrJoin(options.command, " ");
+  if (!options.quiet) {
+    std::string summary = fmt::format("memtide: {} {} after {:.2f} s\n", command_text,
+                                      DescribeEnd(WEXITSTATUS(status), signal_number), duration);
+    if (snapshot.ok()) {
+      const SegmentCounters& c = snapshot->segment.counters;
+      if (snapshot->segment.state != kSegmentStateExited) {
+        summary += "  (no final state: these are the last values published before the process died)\n";
+      }
+      summary += fmt::format("  heap    peak {:>10}   final {:>10}   allocations {}   frees {}\n",
+                             HumanBytes(c.heap_peak_bytes), HumanBytes(c.heap_current_bytes),
+                             GroupedCount(c.heap_allocations), GroupedCount(c.heap_frees));
+      summary += fmt::format("  mmap    peak {:>10}   final {:>10}\n", HumanBytes(c.mmap_peak_bytes),
+                             HumanBytes(c.mmap_current_bytes));
+      summary += fmt::format("  rss     peak {:>10}\n", HumanBytes(report["rss"]["peak_bytes"].get<int64_t>()));
+      for (const nlohmann::json& mark : report["marks"]) {
+        summary += fmt::format("  mark    {:>8.3f} s  {:<24} current {:>10}   peak {:>10}\n",
+                               mark["time_s"].get<double>(), mark["label"].get<std::string>(),
+                               HumanBytes(mark["current_bytes"].get<int64_t>()),
+                               HumanBytes(mark["peak_bytes"].get<int64_t>()));
+      }
+    } else {
+      summary += fmt::format("  no memtide data: {}\n", std::string(snapshot.status().message()));
+    }
+    if (!options.report_path.empty()) summary += fmt::format("  report  {}\n", options.report_path);
+    fmt::print(stderr, "{}", summary);
+  } else if (!snapshot.ok()) {
+    fmt::print(stderr, "memtide: no memtide data: {}\n", std::string(snapshot.status().message()));
+  }
+
+  if (exit_code != 0) return exit_code;  // the program's own failure wins
+  if (options.max_peak_bytes.has_value() && snapshot.ok() &&
+      snapshot->segment.counters.heap_peak_bytes > *options.max_peak_bytes) {
+    fmt::print(stderr, "memtide: heap peak {} ({} bytes) exceeds --max-peak {} ({} bytes)\n",
+               HumanBytes(snapshot->segment.counters.heap_peak_bytes), snapshot->segment.counters.heap_peak_bytes,
+               HumanBytes(*options.max_peak_bytes), *options.max_peak_bytes);
+    return kBudgetExceededExitCode;
+  }
+  if (options.max_peak_bytes.has_value() && !snapshot.ok()) {
+    fmt::print(stderr, "memtide: --max-peak cannot be checked without memtide data\n");
+    return kBudgetExceededExitCode;
+  }
+  return exit_code;
+}
+
+}  // namespace memtide

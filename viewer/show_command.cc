@@ -1,0 +1,23 @@
+// See show_command.h. Runs in the CLI.
+#include "show_command.h"
+
+#include "fmt/format.h"
+#include "segment_reader.h"
+#include "segment_view.h"
+
+namespace memtide {
+
+absl::Status ShowCommand(pid_t pid, const std::string& directory, bool json) {
+  absl::StatusOr<std::string> path = FindSegmentOfPid(directory, pid);
+  if (!path.ok()) return path.status();
+  absl::StatusOr<SegmentSnapshot> snapshot = ReadSegmentFile(*path);
+  if (!snapshot.ok()) return snapshot.status();
+  if (json) {
+    fmt::print("{}\n", SegmentJson(*snapshot).dump(2));
+  } else {
+    fmt::print("{}", SegmentText(*snapshot));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace memtide
