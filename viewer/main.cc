@@ -24,6 +24,8 @@ std::string EnvironmentHelp() {
   const OptionInfo* table = OptionTable(&count);
   for (size_t i = 0; i < count; ++i) {
     std::string default_text = table[i].default_text;
+    if (table[i].kind == OptionKind::kPath) default_text = default_text.substr(1, default_text.size() - 2);
+    if (default_text.empty()) default_text = "none";
     if (table[i].kind == OptionKind::kDuration) default_text += "ms";
     text += fmt::format("  {:<22} {} (default: {})\n", table[i].env, table[i].doc, default_text);
   }
