@@ -9,7 +9,7 @@
 
 namespace memtide::internal {
 
-thread_local ThreadState tls_state __attribute__((tls_model("initial-exec")));
+__thread ThreadState tls_state __attribute__((tls_model("initial-exec")));
 
 namespace {
 

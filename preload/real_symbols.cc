@@ -25,7 +25,7 @@ namespace {
 
 enum : int { kUnresolved = 0, kResolving = 1, kResolved = 2 };
 std::atomic<int> g_resolve_state{kUnresolved};
-thread_local bool tls_resolving __attribute__((tls_model("initial-exec")));
+__thread bool tls_resolving __attribute__((tls_model("initial-exec")));
 
 // 256 KiB: dlsym needs a few hundred bytes; libraries that allocate from their constructors before the
 // real symbols are known (rare) get the rest.

@@ -19,7 +19,8 @@ struct ThreadState {
   ThreadSlot* slot;
 };
 
-extern thread_local ThreadState tls_state __attribute__((tls_model("initial-exec")));
+// __thread, not thread_local: a trivially initialized variable needs no C++ TLS wrapper call on each access.
+extern __thread ThreadState tls_state __attribute__((tls_model("initial-exec")));
 
 // RAII reentrancy guard for memtide's own work. Allocation-free, signal-safe.
 class ScopedGuard {

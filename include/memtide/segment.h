@@ -17,11 +17,14 @@ namespace memtide {
 #endif
 
 #define MEMTIDE_SEGMENT_MAGIC "MEMTIDE\0SEGMENT"  // 16 bytes with the terminating NUL
-#define MEMTIDE_SEGMENT_VERSION 1u
+#define MEMTIDE_SEGMENT_VERSION 2u
 #define MEMTIDE_SEGMENT_PREFIX "memtide."
 #define MEMTIDE_SEGMENT_COMMAND_BYTES 1024
 #define MEMTIDE_SEGMENT_MARK_LABEL_BYTES 48
 #define MEMTIDE_SEGMENT_MARKS 64
+#define MEMTIDE_SEGMENT_GPU_DEVICES 16
+#define MEMTIDE_SEGMENT_CONTROL_ARGUMENT_BYTES 512
+#define MEMTIDE_SEGMENT_CONTROL_MESSAGE_BYTES 256
 
 // Segment::state
 enum {
@@ -36,6 +39,15 @@ enum {
   kFeatureCgroup = 1u << 1,     // cgroup files could not be read
   kFeatureMmapTable = 1u << 2,  // the anonymous-mapping table is full: mmap counts are a lower bound
 };
+
+// SegmentMemoryPolicy::allocator: the allocator the process really uses, detected at run time.
+enum { kAllocatorUnknown = 0, kAllocatorGlibc = 1, kAllocatorMimalloc = 2, kAllocatorJemalloc = 3, kAllocatorTcmalloc = 4 };
+
+// SegmentMemoryPolicy::alert_level (the seed's thresholds, configurable).
+enum { kAlertNormal = 0, kAlertWarning = 1, kAlertSevere = 2, kAlertDanger = 3 };
+
+// SegmentControl::request_kind
+enum { kControlNone = 0, kControlTrim = 1, kControlResetPeak = 2, kControlSnapshot = 3 };
 
 // Segment::cgroup_version
 enum { kCgroupNone = 0, kCgroupV1 = 1, kCgroupV2 = 2 };
@@ -72,6 +84,62 @@ struct SegmentCounters {
   uint32_t reserved1;
 };
 
+// Trim policy and alerts (written by the monitor thread, under the seqlock).
+struct SegmentMemoryPolicy {
+  uint32_t allocator;
+  uint32_t alert_level;
+  uint64_t alert_entries[4];         // times each level was entered
+  uint64_t trims;                    // trims done (policy, API and control requests)
+  int64_t trim_released_bytes;       // RSS before minus RSS after, summed
+  int64_t trim_ns;                   // time spent trimming
+  uint32_t last_trim_reason;         // policy reason code of the last trim (tracer/trim_policy.h)
+  uint32_t reserved0;
+  int64_t allocator_free_bytes;      // retained by the allocator but free, where it can tell; -1 unknown
+  int64_t last_trim_rss_before_bytes;
+  int64_t last_trim_rss_after_bytes;
+};
+
+// One GPU as this process sees it (written by the monitor thread, under the seqlock). Buckets are bytes the
+// process allocated through the driver and has not freed; `device_*` includes arrays and VMM physical memory.
+struct SegmentGpuDevice {
+  uint8_t uuid[16];
+  int32_t ordinal;  // the process's device index; -1: slot unused
+  uint32_t reserved0;
+  int64_t device_current_bytes;
+  int64_t device_peak_bytes;
+  int64_t managed_current_bytes;
+  int64_t managed_peak_bytes;
+  int64_t pinned_host_current_bytes;
+  int64_t pinned_host_peak_bytes;
+  int64_t host_registered_bytes;
+  int64_t imported_bytes;
+  int64_t array_bytes;
+  int64_t pool_reserved_bytes;  // sampled: stream-ordered pools' reserved memory
+  int64_t device_used_bytes;    // sampled: whole device, all processes (cuMemGetInfo)
+  int64_t device_total_bytes;
+  uint64_t allocations;
+  uint64_t frees;
+  uint64_t unknown_frees;       // frees of pointers memtide never saw allocated: counted, never subtracted
+};
+
+// Requests from outside (memtide trim/reset-peak/snapshot) to the process's monitor thread. Not under the
+// seqlock: a requester takes `request_lock` (CAS 0 -> its pid), writes kind and argument, increments
+// `request_sequence`, bumps `wake` and FUTEX_WAKEs it; the monitor answers and sets `response_sequence`.
+// Only the owner (or root) can open the 0600 file for writing, which is the permission check.
+struct SegmentControl {
+  uint32_t wake;          // futex word the monitor thread sleeps on (shared mapping)
+  int32_t request_lock;   // 0 free, else the requester's pid
+  uint64_t request_sequence;
+  uint32_t request_kind;
+  uint32_t reserved0;
+  char request_argument[MEMTIDE_SEGMENT_CONTROL_ARGUMENT_BYTES];
+  uint64_t response_sequence;
+  int32_t response_status;  // 0 ok, else an errno value
+  uint32_t reserved1;
+  int64_t response_values[4];  // trim: rss before, rss after, released bytes, duration ns
+  char response_message[MEMTIDE_SEGMENT_CONTROL_MESSAGE_BYTES];
+};
+
 struct Segment {
   // Identity: written once at creation, before the file is visible under its final name.
   char magic[16];
@@ -92,13 +160,24 @@ struct Segment {
   int32_t exit_code;  // valid when state == kSegmentStateExited and known (exit/_exit), else -1
   SegmentCounters counters;
   SegmentMark marks[MEMTIDE_SEGMENT_MARKS];  // ring: mark i lives at i % MEMTIDE_SEGMENT_MARKS
+  SegmentMemoryPolicy policy;
+  uint32_t gpu_device_count;  // used entries of `gpu`
+  uint32_t reserved1;
+  SegmentGpuDevice gpu[MEMTIDE_SEGMENT_GPU_DEVICES];
+
+  // Outside the seqlock.
+  SegmentControl control;
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(SegmentMark) == 72, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(sizeof(SegmentCounters) == 136, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(sizeof(SegmentMemoryPolicy) == 96, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(sizeof(SegmentGpuDevice) == 144, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(sizeof(SegmentControl) == 840, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(offsetof(Segment, sequence) == 1088, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
-static_assert(sizeof(Segment) == 1088 + 16 + 136 + 64 * 72, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(offsetof(Segment, control) == 8256, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(sizeof(Segment) == 9096, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(sizeof(MEMTIDE_SEGMENT_MAGIC) == 16, "magic is 16 bytes");
 }  // namespace memtide
 #endif
