@@ -67,11 +67,17 @@ void Finalize(int32_t exit_code) {
   static bool finalized = false;
   StopMonitorPublishing();
   FlushCurrentThread();
-  SampleProcessStats();
+  bool keep = KeepSegmentAtExit();
   if (!TryLockPublishingFor(200)) return;  // the holder died mid-publish: the last state stays
+  // A process that ends before it had a segment, and whose segment nobody asked to keep, leaves nothing
+  // behind and pays nothing more: most processes in a container are like that.
+  bool write = !finalized && (keep || SegmentExists());
+  UnlockPublishing();
+  if (!write) return;
+  SampleProcessStats();
+  LockPublishing();
   if (!finalized) {
     finalized = true;
-    bool keep = KeepSegmentAtExit();
     if (keep) CreateSegment(g_options.dir.text);
     PublishSegment(kSegmentStateExited, exit_code);
     if (!keep) RemoveSegmentFile();

@@ -24,7 +24,10 @@ using memtide::internal::g_real;
 using memtide::internal::g_real_ready;
 using memtide::internal::IsBootstrapBlock;
 using memtide::internal::ScopedGuard;
+using memtide::internal::g_next_is_glibc;
+using memtide::internal::GlibcUsableSize;
 using memtide::internal::tls_state;
+using memtide::internal::UsableSize;
 
 namespace {
 
@@ -32,6 +35,9 @@ constexpr size_t kPageBytes = 4096;
 
 // True when this call must not be counted as is: memtide's own work, or symbols not resolved yet.
 inline bool MustBypass() { return MEMTIDE_PREDICT_FALSE(tls_state.guard_depth != 0 || !g_real_ready); }
+
+// Resolved, the next allocator is glibc, and this is not memtide's own work.
+inline bool OnGlibcFastPath() { return g_next_is_glibc && tls_state.guard_depth == 0; }
 
 enum class Bypass { kBootstrap, kUncounted, kCounted };
 
@@ -44,7 +50,7 @@ MEMTIDE_NOINLINE Bypass ClassifyBypass() {
 }
 
 inline void CountBlock(void* pointer) {
-  if (MEMTIDE_PREDICT_TRUE(pointer != nullptr)) CountAlloc(g_real.malloc_usable_size(pointer));
+  if (MEMTIDE_PREDICT_TRUE(pointer != nullptr)) CountAlloc(UsableSize(pointer));
 }
 
 // Calls the real allocation function under the guard and counts the block it returns.
@@ -68,7 +74,7 @@ inline void CountedFree(void* pointer, Release release) {
     EnsureRealSymbols();  // a non-bootstrap block implies resolution finished
     if (tls_state.guard_depth != 0) return release();
   }
-  CountFree(g_real.malloc_usable_size(pointer));
+  CountFree(UsableSize(pointer));
   ScopedGuard guard;
   release();
 }
@@ -88,7 +94,7 @@ void* CountedReallocation(void* pointer, size_t bytes, Call call) {
   if (MEMTIDE_PREDICT_FALSE(MustBypass()) && ClassifyBypass() != Bypass::kCounted) {
     return call();  // guarded: the block is memtide's own
   }
-  size_t old_usable = g_real.malloc_usable_size(pointer);
+  size_t old_usable = UsableSize(pointer);
   void* result;
   {
     ScopedGuard guard;
@@ -96,7 +102,7 @@ void* CountedReallocation(void* pointer, size_t bytes, Call call) {
   }
   if (result != nullptr) {
     CountFree(old_usable);
-    CountAlloc(g_real.malloc_usable_size(result));
+    CountAlloc(UsableSize(result));
   } else if (bytes == 0) {
     CountFree(old_usable);  // glibc's realloc(p, 0) frees p and returns NULL
   }
@@ -106,6 +112,14 @@ void* CountedReallocation(void* pointer, size_t bytes, Call call) {
 }  // namespace
 
 MEMTIDE_EXPORT void* malloc(size_t bytes) {
+  // glibc's malloc and free never call back into interposed symbols (their mmaps are internal calls), so on
+  // glibc the real call needs no guard and the usable size is read from the chunk header: the common case
+  // costs one check, the call, and the counter update.
+  if (MEMTIDE_PREDICT_TRUE(OnGlibcFastPath())) {
+    void* result = g_real.malloc(bytes);
+    if (MEMTIDE_PREDICT_TRUE(result != nullptr)) CountAlloc(GlibcUsableSize(result));
+    return result;
+  }
   if (MustBypass()) {
     switch (ClassifyBypass()) {
       case Bypass::kBootstrap: return BootstrapAllocate(bytes, 0);
@@ -118,6 +132,10 @@ MEMTIDE_EXPORT void* malloc(size_t bytes) {
 
 MEMTIDE_EXPORT void free(void* pointer) {
   if (pointer == nullptr) return;
+  if (MEMTIDE_PREDICT_TRUE(OnGlibcFastPath() && !IsBootstrapBlock(pointer))) {
+    CountFree(GlibcUsableSize(pointer));
+    return g_real.free(pointer);
+  }
   CountedFree(pointer, [&] { g_real.free(pointer); });
 }
 

@@ -68,7 +68,11 @@ void SetDefault(PathValue& value, const char* text) {
   memcpy(value.text, text, n);
   value.text[n] = '\0';
 }
-void SetDefault(int64_t& value, const char* text) { value = strtoll(text, nullptr, 10); }
+// Numeric defaults are written in options.def the way a user would write them (8MiB, 0.8, 1000).
+void SetDefault(int64_t& value, const char* text) {
+  if (ParseSize(text, &value) || ParseRatioPermille(text, &value)) return;
+  value = strtoll(text, nullptr, 10);
+}
 
 const char* GetEnvironment(const char* name) {
   // getenv() is allocation-free in glibc; kept behind one function so tests can see the one read.
@@ -98,6 +102,7 @@ bool ParseValue(const OptionInfo& info, const char* text, int64_t* value) {
     case OptionKind::kBool: return ParseBool(text, value);
     case OptionKind::kInt: return ParseInt(text, value);
     case OptionKind::kSize: return ParseSize(text, value);
+    case OptionKind::kRatio: return ParseRatioPermille(text, value);
     case OptionKind::kPath: return false;
   }
   return false;
@@ -109,6 +114,7 @@ const char* KindExample(OptionKind kind) {
     case OptionKind::kBool: return "0 or 1";
     case OptionKind::kInt: return "a whole number";
     case OptionKind::kSize: return "a size such as 10000, 64KiB or 2G";
+    case OptionKind::kRatio: return "a ratio such as 0.8 or 80%";
     case OptionKind::kPath: return "a path";
   }
   return "";
@@ -197,6 +203,16 @@ bool ParseDurationMs(const char* text, int64_t* milliseconds) {
   }
   *milliseconds = micros / 1000;
   return true;
+}
+
+bool ParseRatioPermille(const char* text, int64_t* permille) {
+  if (text == nullptr) return false;
+  int64_t whole, fraction;
+  const char* rest;
+  if (!ParseDecimal(text, &whole, &fraction, &rest)) return false;
+  if (strcmp(rest, "%") == 0) return Scale(whole, fraction, 10, permille);
+  if (*rest != '\0' || whole > 1000) return false;
+  return Scale(whole, fraction, 1000, permille);
 }
 
 bool ParseBool(const char* text, int64_t* value) {

@@ -9,7 +9,7 @@
 
 namespace memtide {
 
-enum class OptionKind { kPath, kDuration, kBool, kInt, kSize };
+enum class OptionKind { kPath, kDuration, kBool, kInt, kSize, kRatio };
 
 struct PathValue {
   char text[512];
@@ -21,6 +21,7 @@ struct Options {
 #define MEMTIDE_OPTION_FIELD_kBool int64_t
 #define MEMTIDE_OPTION_FIELD_kInt int64_t
 #define MEMTIDE_OPTION_FIELD_kSize int64_t
+#define MEMTIDE_OPTION_FIELD_kRatio int64_t
 #define MEMTIDE_OPTION(field, env, kind, def, min, max, doc) MEMTIDE_OPTION_FIELD_##kind field;
 #include "options.def"
 #undef MEMTIDE_OPTION
@@ -30,7 +31,7 @@ struct OptionInfo {
   const char* field;
   const char* env;
   OptionKind kind;
-  const char* default_text;
+  const char* default_text;  // as written in options.def
   int64_t min;
   int64_t max;
   const char* doc;
@@ -52,6 +53,8 @@ int LoadOptions(Options* out, OptionProblemFn problem, void* context);
 bool ParseSize(const char* text, int64_t* bytes);
 bool ParseDurationMs(const char* text, int64_t* milliseconds);
 bool ParseBool(const char* text, int64_t* value);
+// Ratios: 0.8, 80%; in permille (800).
+bool ParseRatioPermille(const char* text, int64_t* permille);
 
 }  // namespace memtide
 

@@ -75,6 +75,20 @@ bool FindCgroupPath(const char* cgroup_file_text, bool v2, char* path, size_t si
   return false;
 }
 
+// A "key value" line of <directory>/memory.stat; 0 when absent.
+int64_t ReadStatValue(const char* directory, const char* key) {
+  char file[512];
+  FormatPath(file, "{}/memory.stat", directory);
+  char stat[8192];
+  if (ReadSmallFile(file, stat, sizeof(stat)) <= 0) return 0;
+  for (const char* line = stat; line != nullptr && *line != '\0';) {
+    if (strncmp(line, key, strlen(key)) == 0) return strtoll(line + strlen(key), nullptr, 10);
+    line = strchr(line, '\n');
+    if (line != nullptr) ++line;
+  }
+  return 0;
+}
+
 bool FileExists(const char* path) { return access(path, F_OK) == 0; }
 
 bool ReadCgroupV1(const char* cgroup_path, CgroupMemory* out) {
@@ -102,7 +116,7 @@ bool ReadCgroupV1(const char* cgroup_path, CgroupMemory* out) {
     }
     if (limit >= kUnlimitedV1) limit = 0;
   }
-  *out = {kCgroupV1, usage, limit};
+  *out = CgroupMemory{kCgroupV1, usage, limit, ReadStatValue(directory, "total_inactive_file ")};
   return true;
 }
 
@@ -130,7 +144,7 @@ bool ReadCgroupV2(const char* cgroup_path, CgroupMemory* out) {
     if (slash == nullptr || static_cast<size_t>(slash - directory) < strlen("/sys/fs/cgroup")) break;
     length = static_cast<size_t>(slash - directory);
   }
-  *out = {kCgroupV2, usage, limit};
+  *out = CgroupMemory{kCgroupV2, usage, limit, ReadStatValue(directory, "inactive_file ")};
   return true;
 }
 
@@ -184,7 +198,7 @@ bool ReadCgroupMemory(pid_t pid, CgroupMemory* out) {
   char cgroup_path[400];
   if (FindCgroupPath(text, false, cgroup_path, sizeof(cgroup_path)) && ReadCgroupV1(cgroup_path, out)) return true;
   if (FindCgroupPath(text, true, cgroup_path, sizeof(cgroup_path)) && ReadCgroupV2(cgroup_path, out)) return true;
-  *out = {kCgroupNone, 0, 0};
+  *out = CgroupMemory{};
   return false;
 }
 
@@ -205,6 +219,40 @@ uint64_t ReadStartTimeTicks(pid_t pid) {
     if (*p == ' ') ++field;
   }
   return strtoull(p, nullptr, 10);
+}
+
+bool ReadSystemMemory(SystemMemory* out) {
+  char text[4096];
+  if (ReadSmallFile("/proc/meminfo", text, sizeof(text)) <= 0) return false;
+  SystemMemory memory;
+  bool ok = FindKilobytes(text, "MemTotal:", &memory.total_bytes);
+  ok = FindKilobytes(text, "MemAvailable:", &memory.available_bytes) && ok;
+  if (ok) *out = memory;
+  return ok;
+}
+
+int64_t ReadResidentBytes() {
+  char text[128];
+  if (ReadSmallFile("/proc/self/statm", text, sizeof(text)) <= 0) return -1;
+  char* rest;
+  strtoll(text, &rest, 10);  // size
+  return strtoll(rest, nullptr, 10) * sysconf(_SC_PAGESIZE);
+}
+
+MemoryPressure ComputeMemoryPressure(const CgroupMemory& cgroup, const SystemMemory& system) {
+  MemoryPressure pressure;
+  if (cgroup.version != kCgroupNone && cgroup.limit_bytes > 0 &&
+      (system.total_bytes == 0 || cgroup.limit_bytes < system.total_bytes)) {
+    pressure.from_cgroup = true;
+    pressure.limit_bytes = cgroup.limit_bytes;
+    pressure.used_bytes = cgroup.usage_bytes - cgroup.inactive_file_bytes;
+    if (pressure.used_bytes < 0) pressure.used_bytes = 0;
+  } else if (system.total_bytes > 0) {
+    pressure.limit_bytes = system.total_bytes;
+    pressure.used_bytes = system.total_bytes - system.available_bytes;
+  }
+  pressure.available_bytes = pressure.limit_bytes - pressure.used_bytes;
+  return pressure;
 }
 
 }  // namespace memtide

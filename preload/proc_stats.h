@@ -16,16 +16,36 @@ struct ProcessMemory {
 };
 
 struct CgroupMemory {
-  uint32_t version;      // kCgroupNone / kCgroupV1 / kCgroupV2 (segment.h)
-  int64_t usage_bytes;
-  int64_t limit_bytes;   // 0: no limit on the way up to the root
+  uint32_t version = 0;         // kCgroupNone / kCgroupV1 / kCgroupV2 (segment.h)
+  int64_t usage_bytes = 0;
+  int64_t limit_bytes = 0;      // 0: no limit on the way up to the root
+  int64_t inactive_file_bytes = 0;  // page cache the kernel drops before it OOM-kills (memory.stat)
 };
+
+// /proc/meminfo: the host's memory (or the container's view of it through lxcfs).
+struct SystemMemory {
+  int64_t total_bytes = 0;
+  int64_t available_bytes = 0;
+};
+
+// What alerts and the trim policy compare: the container's working set (usage less inactive page cache, as
+// docker stats and the kubelet count it) against its limit, or the host's used memory against its total.
+struct MemoryPressure {
+  int64_t used_bytes = 0;
+  int64_t limit_bytes = 0;      // 0: unknown
+  int64_t available_bytes = 0;  // limit - used
+  bool from_cgroup = false;
+};
+MemoryPressure ComputeMemoryPressure(const CgroupMemory& cgroup, const SystemMemory& system);
 
 // pid 0 = the calling process. Return false when the files cannot be read.
 bool ReadProcessMemory(pid_t pid, ProcessMemory* out);
 bool ReadCgroupMemory(pid_t pid, CgroupMemory* out);
 // /proc/<pid>/stat field 22 (start time in clock ticks since boot); 0 when unreadable.
 uint64_t ReadStartTimeTicks(pid_t pid);
+bool ReadSystemMemory(SystemMemory* out);
+// Resident bytes of the calling process from /proc/self/statm (cheaper than status).
+int64_t ReadResidentBytes();
 
 // Reads a whole small file into `buffer` (NUL-terminated). Returns the length or -1.
 ssize_t ReadSmallFile(const char* path, char* buffer, size_t size);

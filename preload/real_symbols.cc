@@ -20,6 +20,8 @@ namespace memtide::internal {
 
 RealSymbols g_real;
 bool g_real_ready = false;
+bool g_next_is_glibc = false;
+alignas(64) char g_bootstrap[kBootstrapBytes];
 
 namespace {
 
@@ -27,11 +29,9 @@ enum : int { kUnresolved = 0, kResolving = 1, kResolved = 2 };
 std::atomic<int> g_resolve_state{kUnresolved};
 __thread bool tls_resolving __attribute__((tls_model("initial-exec")));
 
-// 256 KiB: dlsym needs a few hundred bytes; libraries that allocate from their constructors before the
-// real symbols are known (rare) get the rest.
-constexpr size_t kBootstrapBytes = 256 * 1024;
+// The arena is 256 KiB: dlsym needs a few hundred bytes; libraries that allocate from their constructors
+// before the real symbols are known (rare) get the rest.
 constexpr size_t kBootstrapHeader = 16;
-alignas(64) char g_bootstrap[kBootstrapBytes];
 std::atomic<size_t> g_bootstrap_used{0};
 
 void AbortMissing(const char* name) {
@@ -75,6 +75,24 @@ void ResolveAll() {
   if (r.exit_now_c99 == nullptr) r.exit_now_c99 = r.exit_now;
 }
 
+// Whether the next malloc is glibc's and its chunk headers read as glibc's malloc_usable_size does.
+bool NextAllocatorIsGlibc() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(g_real.malloc), &info) == 0 || info.dli_fname == nullptr) return false;
+  const char* base = strrchr(info.dli_fname, '/');
+  base = base != nullptr ? base + 1 : info.dli_fname;
+  if (strncmp(base, "libc.so", 7) != 0) return false;
+  static constexpr size_t kProbeSizes[] = {1, 24, 100, 1000, 5000, 70000, 300000, 4 << 20};
+  for (size_t size : kProbeSizes) {
+    void* block = g_real.malloc(size);
+    if (block == nullptr) return false;
+    bool same = GlibcUsableSize(block) == g_real.malloc_usable_size(block);
+    g_real.free(block);
+    if (!same) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool EnsureRealSymbols() {
@@ -90,6 +108,10 @@ bool EnsureRealSymbols() {
     }
     tls_resolving = false;
     g_real_ready = true;
+    {
+      ScopedGuard guard;
+      g_next_is_glibc = NextAllocatorIsGlibc();  // implies g_real_ready: the hot path checks only this
+    }
     g_resolve_state.store(kResolved, std::memory_order_release);
     errno = saved_errno;
     return true;
@@ -115,10 +137,6 @@ void* BootstrapAllocate(size_t bytes, size_t alignment) {
       return reinterpret_cast<void*>(start);
     }
   }
-}
-
-bool IsBootstrapBlock(const void* pointer) {
-  return reinterpret_cast<uintptr_t>(pointer) - reinterpret_cast<uintptr_t>(g_bootstrap) < kBootstrapBytes;
 }
 
 size_t BootstrapBlockSize(const void* pointer) { return static_cast<const size_t*>(pointer)[-1]; }

@@ -103,3 +103,23 @@ TEST_CASE("a path longer than the buffer keeps the default") {
   CHECK(std::string(options.dir.text) == "/dev/shm");
   unsetenv("MEMTIDE_DIR");
 }
+
+TEST_CASE("ratios: fractions or percentages, in permille") {
+  int64_t permille = 0;
+  CHECK((memtide::ParseRatioPermille("0.8", &permille) && permille == 800));
+  CHECK((memtide::ParseRatioPermille("80%", &permille) && permille == 800));
+  CHECK((memtide::ParseRatioPermille("1", &permille) && permille == 1000));
+  CHECK((memtide::ParseRatioPermille("0.955", &permille) && permille == 955));
+  CHECK_FALSE(memtide::ParseRatioPermille("eighty", &permille));
+  CHECK_FALSE(memtide::ParseRatioPermille("0.8x", &permille));
+}
+
+TEST_CASE("defaults written the way users write them") {
+  Options options;
+  LoadOptions(&options, nullptr, nullptr);
+  CHECK(options.trim_threshold == 8 << 20);
+  CHECK(options.pressure_permille == 800);
+  CHECK(options.alert_danger_bytes == 50000000);
+  CHECK(options.trim_interval_ms == 1000);
+  CHECK(options.trim == 1);
+}
