@@ -14,6 +14,12 @@ Workloads:
   spawn /bin/true, sh -c true     bench/spawn_loop.c, 1000 posix_spawn+wait; the preload is in the children's
                                   environment only; heaptrack is skipped (see SPAWN_HEAPTRACK_NOTE)
   RSS                             malloc micro, 1 thread, plain vs memtide, max RSS from wait4
+  fragmentation                   bench/fragmentation.c: fill a few hundred MB of mixed blocks pinned by
+                                  long-lived small ones, free most, hold; RSS after the frees and at the end
+                                  of the hold under glibc (plain, MALLOC_TRIM_THRESHOLD_=10000, the program's
+                                  own malloc_trim(0) as the floor), mimalloc, jemalloc and tcmalloc, each
+                                  plain and with libmemtide.so stacked first; one run per row
+  trim cost                       malloc micro, memtide's default policy vs MEMTIDE_TRIM=0, alternating
 """
 
 import argparse
@@ -22,6 +28,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +41,19 @@ MICRO_OPS = 8000000  # steps per thread: about 0.6 s per thread plain on the 2-c
 SPAWN_COUNT = 1000
 MIB = 1024.0 * 1024.0
 RSS_TARGET_BYTES = 2 * 1024 * 1024  # "RSS overhead under 2 MiB plus the segment"
+# The trim benchmark (DESIGN.md decision 5). Allocators are Debian's packages, stacked after memtide the way
+# `memtide run --allocator NAME` does it: LD_PRELOAD="libmemtide.so <allocator>".
+ALLOCATOR_LIBRARIES = {
+    "mimalloc": ("libmimalloc.so.2", "libmimalloc2.0"),
+    "jemalloc": ("libjemalloc.so.2", "libjemalloc2"),
+    "tcmalloc": ("libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
+}
+ALLOCATOR_FOLDERS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
+MIMALLOC_RUN_ENV = {"MIMALLOC_PAGE_RESET": "1", "MIMALLOC_RESET_DECOMMITS": "1", "MIMALLOC_RESET_DELAY": "0"}
+FRAG_FLOOR_FACTOR = 1.05                  # memtide on glibc: at most 1.05x the floor ...
+FRAG_FLOOR_SLACK_BYTES = 2 * 1024 * 1024  # ... + 2 MiB
+FRAG_PLAIN_SLACK_BYTES = 2 * 1024 * 1024  # "never worse than plain": memtide's own RSS target (2 MiB)
+TRIM_COST_TARGET = 1.02                   # memtide default / memtide MEMTIDE_TRIM=0, CPU time
 SPAWN_HEAPTRACK_NOTE = ("heaptrack skipped for the spawn loops: it starts every process through a bash "
                         "script, a fifo and a compressor, which is not what this loop measures")
 GXX_HEAPTRACK_NOTE = ("g++ under heaptrack: `g++ -wrapper heaptrack,-r,...` so that cc1plus and as are "
@@ -60,13 +80,16 @@ class RunResult:
     seconds: float
     cpu_seconds: float  # user + system of the process and the children it waited for (wait4)
     maxrss_bytes: int
+    stdout: str = ""
+    stderr: str = ""
 
 
 class Runner:
     """Runs one command in one configuration and measures it. Owns the scratch directories."""
 
-    def __init__(self, preload, heaptrack, scratch):
+    def __init__(self, preload, heaptrack, scratch, cli=None):
         self.preload = preload
+        self.cli = cli  # the memtide CLI, to read kept segments (None: not built)
         self.heaptrack = heaptrack
         self.scratch = scratch
         self.segment_dir = os.path.join(scratch, "segments")
@@ -96,6 +119,7 @@ class Runner:
             else:
                 argv = [self.heaptrack, "-r", "-o", output] + argv
         env.update(extra_env or {})
+        env = {k: v for k, v in env.items() if v is not None}  # None in extra_env removes the variable
         return argv, env
 
     def run(self, workload, config, extra_env=None):
@@ -138,7 +162,7 @@ class Runner:
             if seconds is None:
                 raise BenchError(f"{workload.name} [{config}] printed no elapsed_s line:\n{stdout[-2000:]}")
         return RunResult(seconds=seconds, cpu_seconds=usage.ru_utime + usage.ru_stime,
-                         maxrss_bytes=usage.ru_maxrss * 1024)
+                         maxrss_bytes=usage.ru_maxrss * 1024, stdout=stdout, stderr=stderr)
 
     def leftover_segments(self):
         return sorted(os.listdir(self.segment_dir))
@@ -241,6 +265,224 @@ def print_table(rows, rss, notes):
         print(f"note: {note}")
 
 
+def find_allocator(name):
+    """Path of Debian's shared library for allocator `name`, or None when it is not installed."""
+    library = ALLOCATOR_LIBRARIES[name][0]
+    for folder in ALLOCATOR_FOLDERS:
+        path = os.path.join(folder, library)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+@dataclasses.dataclass
+class FragRow:
+    name: str
+    allocator: str        # "glibc", "mimalloc", ...
+    memtide: bool = False
+    floor: bool = False   # the program calls malloc_trim(0) itself after its frees
+    env: dict = dataclasses.field(default_factory=dict)
+    baseline: str = None  # memtide rows: the row it must never be worse than
+
+
+def parse_key_values(text):
+    values = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                values[parts[0]] = float(parts[1])
+            except ValueError:
+                pass
+    return values
+
+
+def segment_policy(runner, cli, before):
+    """The trim section of the segment a memtide run kept (MEMTIDE_KEEP_SEGMENT=1), read with `memtide show
+    --json`; removes the file. None when there is no CLI or no new segment."""
+    new = [name for name in runner.leftover_segments() if name not in before]
+    info = None
+    for name in new:
+        path = os.path.join(runner.segment_dir, name)
+        if cli is not None and info is None:
+            pid = name.split(".")[1]
+            out = subprocess.run([cli, "show", "--dir", runner.segment_dir, pid, "--json"],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode == 0:
+                info = json.loads(out.stdout)
+        os.unlink(path)
+    return info
+
+
+def measure_fragmentation(runner, program, total_mib, hold_ms, log, notes):
+    """One run per row, in a fixed order (each allocator without memtide, then with it). Returns the rows and
+    the target checks as (text, passed) pairs."""
+    # Every row starts without the caller's allocator tuning, so "plain" is each allocator's default.
+    clean = {k: None for k in os.environ
+             if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "MIMALLOC_", "TCMALLOC_"))}
+    rows = [
+        FragRow("glibc", "glibc"),
+        FragRow("glibc, MALLOC_TRIM_THRESHOLD_=10000", "glibc", env={"MALLOC_TRIM_THRESHOLD_": "10000"}),
+        FragRow("glibc, malloc_trim(0) after the frees (floor)", "glibc", floor=True),
+        FragRow("memtide on glibc", "glibc", memtide=True, baseline="glibc"),
+    ]
+    for name in ALLOCATOR_LIBRARIES:
+        rows += [FragRow(name, name), FragRow(f"memtide on {name}", name, memtide=True, baseline=name)]
+        if name == "mimalloc":
+            # What `memtide run --allocator mimalloc` adds to the environment (viewer/run_command.cc), since
+            # mi_collect() on memtide's thread cannot collect the program's threads' heaps.
+            env = dict(MIMALLOC_RUN_ENV)
+            label = "mimalloc, memtide run's MIMALLOC_* settings"
+            rows += [FragRow(label, name, env=env),
+                     FragRow(f"memtide on {label}", name, memtide=True, env=env, baseline=label)]
+    workload = Workload("fragmentation", [program, "--total-mib", str(total_mib), "--hold-ms", str(hold_ms)],
+                        0.0, False)
+    results = []
+    for row in rows:
+        library = None
+        if row.allocator != "glibc":
+            library = find_allocator(row.allocator)
+            if library is None:
+                library_name, package = ALLOCATOR_LIBRARIES[row.allocator]
+                note = f"{row.allocator} rows skipped: {library_name} is not installed (apt-get install {package})"
+                if note not in notes:
+                    notes.append(note)
+                continue
+        preload = [runner.preload] if row.memtide else []
+        preload += [library] if library else []
+        env = dict(clean)
+        env.update(row.env)
+        env["LD_PRELOAD"] = " ".join(preload) if preload else None
+        if row.memtide:
+            env["MEMTIDE_KEEP_SEGMENT"] = "1"
+        argv = workload.argv + (["--trim"] if row.floor else [])
+        before = set(runner.leftover_segments())
+        result = runner.run(dataclasses.replace(workload, name=row.name, argv=argv), PLAIN, env)
+        if "cannot be preloaded" in result.stderr or "ERROR: ld.so" in result.stderr:
+            raise BenchError(f"fragmentation [{row.name}]: a preload did not load:\n{result.stderr[-2000:]}")
+        values = parse_key_values(result.stdout)
+        if "rss_end_bytes" not in values:
+            raise BenchError(f"fragmentation [{row.name}] printed no rss_end_bytes:\n{result.stdout[-2000:]}")
+        policy = segment_policy(runner, runner.cli, before) if row.memtide else None
+        if row.memtide and policy is not None and policy.get("allocator") != row.allocator:
+            raise BenchError(f"fragmentation [{row.name}]: memtide detected allocator "
+                             f"{policy.get('allocator')!r}, expected {row.allocator!r}")
+        entry = {"name": row.name, "allocator": row.allocator, "memtide": row.memtide, "floor": row.floor,
+                 "baseline": row.baseline, "env": row.env,
+                 "wall_s": result.seconds, "cpu_s": result.cpu_seconds, **values}
+        if policy is not None:
+            entry["trim"] = policy.get("trim")
+        results.append(entry)
+        trim = entry.get("trim") or {}
+        log(f"  fragmentation: {row.name}: after free {values['rss_after_free_bytes'] / MIB:.1f} MiB, "
+            f"end {values['rss_end_bytes'] / MIB:.1f} MiB, live {values['live_bytes'] / MIB:.1f} MiB"
+            + (f", trims {trim.get('trims')} in {trim.get('time_s', 0):.2f} s" if trim else ""))
+
+    # Targets: memtide on glibc near the floor; memtide never worse than the same allocator plain.
+    by_name = {r["name"]: r for r in results}
+    floor = next((r for r in results if r["floor"]), None)
+    checks = []
+    for r in results:
+        plain = by_name.get(r.get("baseline"))
+        if r["memtide"] and plain is not None:
+            r["vs_plain"] = r["rss_end_bytes"] / plain["rss_end_bytes"]
+            r["pass_plain"] = r["rss_end_bytes"] <= plain["rss_end_bytes"] + FRAG_PLAIN_SLACK_BYTES
+            checks.append((f"{r['name']} never worse than without memtide: {r['rss_end_bytes'] / MIB:.1f} MiB "
+                           f"<= {plain['rss_end_bytes'] / MIB:.1f} MiB + 2 MiB", r["pass_plain"]))
+    mg = by_name.get("memtide on glibc")
+    if mg is not None and floor is not None:
+        limit = FRAG_FLOOR_FACTOR * floor["rss_end_bytes"] + FRAG_FLOOR_SLACK_BYTES
+        mg["pass_floor"] = mg["rss_end_bytes"] <= limit
+        checks.insert(0, (f"memtide on glibc within 1.05x the floor + 2 MiB: {mg['rss_end_bytes'] / MIB:.1f} MiB "
+                          f"<= 1.05 x {floor['rss_end_bytes'] / MIB:.1f} + 2 = {limit / MIB:.1f} MiB",
+                          mg["pass_floor"]))
+    return results, checks
+
+
+def print_fragmentation(results, checks, total_mib, hold_ms):
+    print(f"Fragmentation: {total_mib} MiB of mixed blocks pinned by long-lived small ones, most freed, then held "
+          f"{hold_ms / 1000:.1f} s; one run per row")
+    header = ["configuration", "after free (MiB)", "end of hold (MiB)", "live (MiB)", "end/live", "vs plain",
+              "settle (s)", "trims (s)", "free (s)"]
+    lines = []
+    for r in results:
+        trim = r.get("trim") or {}
+        trims = "-"
+        if r["floor"]:
+            trims = f"1 ({r['trim_s']:.2f})"
+        elif trim:
+            trims = f"{trim.get('trims', 0)} ({trim.get('time_s', 0):.2f})"
+        lines.append([
+            r["name"], f"{r['rss_after_free_bytes'] / MIB:.1f}", f"{r['rss_end_bytes'] / MIB:.1f}",
+            f"{r['live_bytes'] / MIB:.1f}", f"{r['rss_end_bytes'] / r['live_bytes']:.1f}x",
+            fmt_ratio(r.get("vs_plain")), f"{r['settle_s']:.2f}", trims, f"{r['free_s']:.2f}",
+        ])
+    widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
+    for cells in [header, ["-" * w for w in widths]] + lines:
+        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+    print()
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'MISS'}  {text}")
+    print()
+
+
+def measure_trim_cost(runner, micro_path, threads, reps, log):
+    """malloc micro under memtide with its default policy vs MEMTIDE_TRIM=0, alternating in each repetition.
+    Returns the row (median ratios of CPU time and of the program's own time)."""
+    workload = Workload(f"trim cost, malloc micro, {threads} thread{'s' if threads > 1 else ''}",
+                        [micro_path, "--ops", str(MICRO_OPS), "--threads", str(threads)], TRIM_COST_TARGET, True)
+    # Both keep their segment (that changes nothing before exit), so each run's trims can be read back.
+    configs = {"default": {"MEMTIDE_TRIM": None, "MEMTIDE_KEEP_SEGMENT": "1"},
+               "off": {"MEMTIDE_TRIM": "0", "MEMTIDE_KEEP_SEGMENT": "1"}}
+    samples = {name: [] for name in configs}
+    cpu = {name: [] for name in configs}
+    trims, trim_seconds = [], []
+    before = set(runner.leftover_segments())
+    runner.run(workload, MEMTIDE, configs["off"])  # warm-up
+    segment_policy(runner, None, before)
+    for rep in range(reps):
+        for name in rotated(list(configs), rep):
+            before = set(runner.leftover_segments())
+            result = runner.run(workload, MEMTIDE, configs[name])
+            info = segment_policy(runner, runner.cli, before)
+            samples[name].append(result.seconds)
+            cpu[name].append(result.cpu_seconds)
+            if name == "default" and info is not None:
+                trims.append(info["trim"]["trims"])
+                trim_seconds.append(info["trim"]["time_s"])
+        log(f"  {workload.name}: rep {rep + 1}/{reps}: " +
+            ", ".join(f"{n} {samples[n][-1]:.3f}s (cpu {cpu[n][-1]:.3f}s)" for n in configs) +
+            (f", default trims {trims[-1]} ({trim_seconds[-1]:.3f} s)" if trims else ""))
+
+    def ratio(values):
+        return statistics.median(a / b for a, b in zip(values["default"], values["off"]))
+
+    row = {"workload": workload.name, "target": TRIM_COST_TARGET, "samples": samples, "cpu_samples": cpu,
+           "default_s": statistics.median(samples["default"]), "off_s": statistics.median(samples["off"]),
+           "default_cpu_s": statistics.median(cpu["default"]), "off_cpu_s": statistics.median(cpu["off"]),
+           "cpu_ratio": ratio(cpu), "time_ratio": ratio(samples),
+           "trims_per_run": statistics.mean(trims) if trims else None,
+           "trim_s_per_run": statistics.mean(trim_seconds) if trim_seconds else None}
+    row["pass"] = row["cpu_ratio"] <= TRIM_COST_TARGET
+    return row
+
+
+def print_trim_cost(rows):
+    print("Trim policy cost: memtide (default policy) vs memtide with MEMTIDE_TRIM=0, alternating, same run")
+    header = ["workload", "trim=0 cpu (s)", "default cpu (s)", "cpu ratio", "trim=0 (s)", "default (s)",
+              "time ratio", "trims/run (s)", "target", "result"]
+    lines = [[r["workload"], f"{r['off_cpu_s']:.3f}", f"{r['default_cpu_s']:.3f}", fmt_ratio(r["cpu_ratio"]),
+              f"{r['off_s']:.3f}", f"{r['default_s']:.3f}", fmt_ratio(r["time_ratio"]),
+              f"{r['trims_per_run']:.1f} ({r['trim_s_per_run']:.3f})" if r["trims_per_run"] is not None else "-",
+              f"<= {r['target']:.2f}x", "PASS" if r["pass"] else "MISS"] for r in rows]
+    widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
+    for cells in [header, ["-" * w for w in widths]] + lines:
+        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+    print()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", required=True, help="CMake build folder with lib/ and bench/")
@@ -250,6 +492,9 @@ def main():
                         help="run only workloads whose name contains this text (repeatable)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--quiet", action="store_true", help="no per-repetition progress on stderr")
+    parser.add_argument("--frag-mib", type=int, default=256, help="fragmentation: MiB allocated in the fill")
+    parser.add_argument("--frag-hold-ms", type=int, default=5000,
+                        help="fragmentation: how long the program holds after its frees")
     args = parser.parse_args()
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -262,7 +507,10 @@ def main():
     preload = os.path.join(build, "lib", "libmemtide.so")
     micro = os.path.join(build, "bench", "malloc_micro")
     spawn = os.path.join(build, "bench", "spawn_loop")
-    for path in (preload, micro, spawn):
+    fragmentation = os.path.join(build, "bench", "fragmentation")
+    cli = os.path.join(build, "bin", "memtide")
+    cli = cli if os.access(cli, os.X_OK) else None
+    for path in (preload, micro, spawn, fragmentation):
         if not os.path.exists(path):
             print(f"bench: error: {path} is missing (build first, or check --build-dir)", file=sys.stderr)
             return 1
@@ -285,21 +533,26 @@ def main():
         Workload(f"spawn sh -c true x{SPAWN_COUNT}", [spawn, str(SPAWN_COUNT), "--", sh, "-c", "true"], 1.20, True,
                  heaptrack=False, spawn_loop=True),
     ]
-    if args.only:
-        workloads = [w for w in workloads if any(text in w.name for text in args.only)]
+    def selected(name):
+        return not args.only or any(text in name for text in args.only)
 
-    print(f"memtide bench: {args.reps} repetitions, configurations alternating "
-          f"({', '.join(c for c in CONFIGS if c != HEAPTRACK or heaptrack)}), "
+    workloads = [w for w in workloads if selected(w.name)]
+    run_fragmentation = selected("fragmentation")
+    trim_cost_threads = [t for t in (1, 2) if selected(f"trim cost, malloc micro, {t} thread")]
+
+    configs_text = ", ".join(c for c in CONFIGS if c != HEAPTRACK or heaptrack) if workloads else "per section"
+    print(f"memtide bench: {args.reps} repetitions, configurations alternating ({configs_text}), "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print(f"preload: {preload}")
-    if heaptrack:
+    if heaptrack and workloads:
         print(f"heaptrack: {heaptrack} -r (record only)")
     print(flush=True)
 
     scratch = tempfile.mkdtemp(prefix="memtide-bench.", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     rows, rss, started = [], None, time.monotonic()
+    trim_cost_rows, frag_results, frag_checks = [], None, []
     try:
-        runner = Runner(preload, heaptrack, scratch)
+        runner = Runner(preload, heaptrack, scratch, cli)
         segment_bytes = check_preload(runner, micro1, log)
         for workload in workloads:
             configs = [PLAIN, MEMTIDE] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
@@ -320,6 +573,11 @@ def main():
             rows.append(row)
         if micro1 in workloads or any("rss" in text.lower() for text in args.only):
             rss = measure_rss(runner, micro1, args.reps, segment_bytes, log)
+        for threads in trim_cost_threads:
+            trim_cost_rows.append(measure_trim_cost(runner, micro, threads, args.reps, log))
+        if run_fragmentation:
+            frag_results, frag_checks = measure_fragmentation(runner, fragmentation, args.frag_mib,
+                                                              args.frag_hold_ms, log, notes)
         leftovers = runner.leftover_segments()
         if leftovers:
             notes.append(f"{len(leftovers)} segment file(s) left behind after exit (expected none): "
@@ -334,16 +592,38 @@ def main():
         notes.append(GXX_HEAPTRACK_NOTE)
     if any(w.spawn_loop for w in workloads):
         notes.append(SPAWN_HEAPTRACK_NOTE)
-    notes.append("times are medians; ratios are medians of the per-repetition ratios to plain; malloc micro and "
-                 "spawn rows use the program's own timer, python3 and g++ the process's wall time")
-    notes.append("plain spread is (max - min) / median of the plain runs: the noise floor to read a ratio against")
-    notes.append("memtide cpu ratio: the same median ratio for user+system CPU time of the whole process tree "
-                 "(wait4); it ignores time spent waiting for a core, so it stays readable on a busy machine")
+    if rows:
+        notes.append("times are medians; ratios are medians of the per-repetition ratios to plain; malloc micro "
+                     "and spawn rows use the program's own timer, python3 and g++ the process's wall time")
+        notes.append("plain spread is (max - min) / median of the plain runs: the noise floor to read a ratio "
+                     "against")
+        notes.append("memtide cpu ratio: the same median ratio for user+system CPU time of the whole process tree "
+                     "(wait4); it ignores time spent waiting for a core, so it stays readable on a busy machine")
+    if frag_results is not None:
+        notes.append("fragmentation: RSS from the program's own /proc/self/statm; 'settle' is when RSS last moved "
+                     "by more than 2% (or 1 MiB) of its end value after the frees; 'trims (s)' is memtide's trims "
+                     "and the time they took (from the kept segment), or the program's own malloc_trim(0)")
+        notes.append("fragmentation: 'never worse than plain' allows memtide's own RSS target of 2 MiB")
+    if trim_cost_rows:
+        notes.append("trim cost: judged on the CPU time of the whole process (wait4: user+system, the monitor "
+                     "thread's trims included); the time ratio is the program's own timer; 'trims/run' is the "
+                     "default policy's mean trims per run and their time (a row with 0 trims runs the same code "
+                     "in both configurations, so its ratio is the noise floor)")
     notes.append(f"total bench time {time.monotonic() - started:.0f} s")
-    print_table(rows, rss, notes)
+    if rows or rss is not None:
+        print_table(rows, rss, [])
+    if trim_cost_rows:
+        print_trim_cost(trim_cost_rows)
+    if frag_results is not None:
+        print_fragmentation(frag_results, frag_checks, args.frag_mib, args.frag_hold_ms)
+    for note in notes:
+        print(f"note: {note}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"reps": args.reps, "rows": rows, "rss": rss, "notes": notes}, f, indent=2)
+            json.dump({"reps": args.reps, "rows": rows, "rss": rss, "trim_cost": trim_cost_rows,
+                       "fragmentation": frag_results,
+                       "fragmentation_checks": [{"check": t, "pass": ok} for t, ok in frag_checks],
+                       "notes": notes}, f, indent=2)
     return 0
 
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 
 namespace memtide::internal {
 
@@ -31,6 +32,9 @@ SharedPeak g_peak;
 RetiredCounts g_retired;
 ThreadSlot g_slots[kMaxThreadSlots];
 std::atomic<int> g_slots_high{0};  // one past the highest slot index ever owned
+
+std::atomic<int64_t> g_wake_below{INT64_MIN};
+std::atomic<void (*)()> g_wake_handler{nullptr};
 
 pthread_key_t g_slot_key;
 std::atomic<bool> g_slot_key_ready{false};
@@ -99,7 +103,14 @@ void FlushSlot(ThreadSlot* slot) {
   slot->delta_high.store(0, std::memory_order_relaxed);
   int64_t old = g_current.value.fetch_add(delta, std::memory_order_relaxed);
   RaisePeak(old + high);
+  if (delta < 0 && MEMTIDE_PREDICT_FALSE(old + delta < g_wake_below.load(std::memory_order_relaxed)) &&
+      g_wake_below.exchange(INT64_MIN, std::memory_order_relaxed) != INT64_MIN) {
+    if (void (*wake)() = g_wake_handler.load(std::memory_order_acquire)) wake();
+  }
 }
+
+void SetFreeWakeHandler(void (*wake)()) { g_wake_handler.store(wake, std::memory_order_release); }
+void ArmFreeWake(int64_t current_below) { g_wake_below.store(current_below, std::memory_order_relaxed); }
 
 void FlushCurrentThread() {
   if (ThreadSlot* slot = tls_state.slot) FlushSlot(slot);

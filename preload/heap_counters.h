@@ -84,6 +84,12 @@ void ReleaseCurrentThreadSlot();
 // fork() child: only the calling thread survives. Current is inherited, peak = current, counts restart.
 void ResetHeapCountersInChild();
 
+// A free-heavy phase wakes the monitor early (a trim may be due) rather than at its next tick: the first
+// flush that takes the global current below `current_below` calls `wake` once, then disarms. Checked only on
+// the flush slow path. `wake` must be async-signal-safe and preserve errno.
+void SetFreeWakeHandler(void (*wake)());
+void ArmFreeWake(int64_t current_below);
+
 }  // namespace memtide::internal
 
 #endif  // MEMTIDE_PRELOAD_HEAP_COUNTERS_H_

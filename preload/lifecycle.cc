@@ -17,8 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cuda_driver_hooks.h"
 #include "heap_counters.h"
 #include "log.h"
+#include "memory_policy.h"
 #include "memtide/segment.h"
 #include "mmap_accounting.h"
 #include "monitor_thread.h"
@@ -55,6 +57,8 @@ void AfterForkInChild() {
   ResetHeapCountersInChild();
   ResetMmapPeak();
   ForgetSegmentInChild();
+  ResetMemoryPolicyInChild();
+  ResetCudaHooksInChild();
   g_start_ns = MonotonicNs();
   g_initialized_pid = getpid();
   StartMonitorThread();
@@ -72,6 +76,7 @@ void Finalize(int32_t exit_code) {
   // A process that ends before it had a segment, and whose segment nobody asked to keep, leaves nothing
   // behind and pays nothing more: most processes in a container are like that.
   bool write = !finalized && (keep || SegmentExists());
+  if (!write) RemoveSegmentOfEarlierImage(g_options.dir.text);  // no-op once the monitor has done it
   UnlockPublishing();
   if (!write) return;
   SampleProcessStats();
@@ -97,6 +102,7 @@ __attribute__((constructor)) void InitializeMemtide() {
   }
   SetVerboseLogging(g_options.verbose != 0);
   if (g_options.verbose) LogOptions();
+  ConfigureMemoryPolicy(g_options);
   g_initialized_pid = getpid();
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
   StartMonitorThread();

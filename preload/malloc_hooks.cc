@@ -167,7 +167,9 @@ MEMTIDE_EXPORT void* reallocarray(void* pointer, size_t count, size_t size) {
     return nullptr;
   }
   if (pointer == nullptr) return malloc(bytes);
-  return CountedReallocation(pointer, bytes, [&] { return g_real.realloc(pointer, bytes); });
+  return CountedReallocation(pointer, bytes, [&] {
+    return g_real.reallocarray != nullptr ? g_real.reallocarray(pointer, count, size) : g_real.realloc(pointer, bytes);
+  });
 }
 
 MEMTIDE_EXPORT int posix_memalign(void** out, size_t alignment, size_t bytes) {
@@ -207,23 +209,48 @@ void* AlignedAllocation(size_t bytes, size_t alignment, Call call) {
 
 }  // namespace
 
+namespace {
+
+// For the aligned functions the next allocator lacks (RealSymbols keeps only its own): posix_memalign, which
+// every allocator has, with the alignment rounded up to what it accepts.
+void* ViaPosixMemalign(size_t alignment, size_t bytes) {
+  if (alignment < sizeof(void*)) alignment = sizeof(void*);
+  if ((alignment & (alignment - 1)) != 0) alignment = size_t{1} << (64 - __builtin_clzll(alignment));
+  void* result = nullptr;
+  int status = g_real.posix_memalign(&result, alignment, bytes);
+  if (status != 0) {
+    errno = status;
+    return nullptr;
+  }
+  return result;
+}
+
+size_t RoundToPages(size_t bytes) { return (bytes + kPageBytes - 1) & ~(kPageBytes - 1); }
+
+}  // namespace
+
 MEMTIDE_EXPORT void* aligned_alloc(size_t alignment, size_t bytes) {
   return AlignedAllocation(bytes, alignment, [&] {
-    return g_real.aligned_alloc != nullptr ? g_real.aligned_alloc(alignment, bytes) : g_real.memalign(alignment, bytes);
+    return g_real.aligned_alloc != nullptr ? g_real.aligned_alloc(alignment, bytes) : ViaPosixMemalign(alignment, bytes);
   });
 }
 
 MEMTIDE_EXPORT void* memalign(size_t alignment, size_t bytes) {
-  return AlignedAllocation(bytes, alignment, [&] { return g_real.memalign(alignment, bytes); });
+  return AlignedAllocation(bytes, alignment, [&] {
+    return g_real.memalign != nullptr ? g_real.memalign(alignment, bytes) : ViaPosixMemalign(alignment, bytes);
+  });
 }
 
 MEMTIDE_EXPORT void* valloc(size_t bytes) {
-  return AlignedAllocation(bytes, kPageBytes, [&] { return g_real.valloc(bytes); });
+  return AlignedAllocation(bytes, kPageBytes, [&] {
+    return g_real.valloc != nullptr ? g_real.valloc(bytes) : ViaPosixMemalign(kPageBytes, bytes);
+  });
 }
 
 MEMTIDE_EXPORT void* pvalloc(size_t bytes) {
-  return AlignedAllocation((bytes + kPageBytes - 1) & ~(kPageBytes - 1), kPageBytes,
-                           [&] { return g_real.pvalloc(bytes); });
+  return AlignedAllocation(RoundToPages(bytes), kPageBytes, [&] {
+    return g_real.pvalloc != nullptr ? g_real.pvalloc(bytes) : ViaPosixMemalign(kPageBytes, RoundToPages(bytes));
+  });
 }
 
 MEMTIDE_EXPORT size_t malloc_usable_size(void* pointer) {

@@ -1,17 +1,31 @@
 // See monitor_thread.h. Runs on its own thread, under the guard for its whole life.
+//
+// One tick: sample /proc and the cgroup, create the segment when due, answer a control request, update the
+// alert level and let the trim policy act, publish. Between ticks it sleeps on the segment's futex word, so
+// `memtide trim PID` (another process) and a free-heavy phase (this one) wake it at once.
 #include "monitor_thread.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 
+#include "control_mailbox.h"
+#include "heap_counters.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "memory_policy.h"
 #include "memtide/segment.h"
 #include "proc_stats.h"
+#include "real_symbols.h"
 #include "segment_writer.h"
 #include "thread_state.h"
 
@@ -19,6 +33,7 @@ namespace memtide::internal {
 namespace {
 
 std::atomic<bool> g_stopped{false};
+std::atomic<int64_t> g_process_threads{0};  // from the last sample
 
 void SleepMs(int64_t milliseconds) {
   timespec pause{static_cast<time_t>(milliseconds / 1000), static_cast<long>(milliseconds % 1000) * 1000000};
@@ -26,31 +41,80 @@ void SleepMs(int64_t milliseconds) {
   }
 }
 
+// Sleeps up to `milliseconds`, or until the wake word moves past `seen`. The word lives in a shared file
+// mapping, so the futex is not PRIVATE: other processes wake it.
+void WaitForWork(SegmentControl* control, uint32_t seen, int64_t milliseconds) {
+  if (control == nullptr) return SleepMs(milliseconds);
+  timespec timeout{static_cast<time_t>(milliseconds / 1000), static_cast<long>(milliseconds % 1000) * 1000000};
+  syscall(SYS_futex, &control->wake, FUTEX_WAIT, seen, &timeout, nullptr, 0);
+}
+
+// Called from the free path's flush (heap_counters.h): async-signal-safe, errno preserved, no lock.
+void WakeFromFreePath() {
+  SegmentControl* control = SharedControl();
+  if (control == nullptr) return;
+  int saved_errno = errno;
+  __atomic_add_fetch(&control->wake, 1, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &control->wake, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  errno = saved_errno;
+}
+
+// The kernel keeps counting a main thread that called pthread_exit (a zombie leader) until the process ends.
+bool OnlyThisThreadIsLeft() {
+  int64_t threads = g_process_threads.load(std::memory_order_relaxed);
+  if (threads == 1) return true;
+  if (threads != 2) return false;
+  char stat[512];
+  if (ReadSmallFile("/proc/self/stat", stat, sizeof(stat)) <= 0) return false;
+  const char* state = strrchr(stat, ')');
+  return state != nullptr && state[1] == ' ' && state[2] == 'Z';
+}
+
 void* MonitorMain(void*) {
   tls_state.guard_depth = 1;  // nothing this thread does is the program's memory
   const Options& options = RuntimeOptions();
+  LockPublishing();
+  RemoveSegmentOfEarlierImage(options.dir.text);
+  UnlockPublishing();
   int64_t delay_ms = options.segment_delay_ms - ElapsedNs() / 1000000;
   if (delay_ms > 0) SleepMs(delay_ms);
+  if (!VerifyGlibcChunkHeaders()) {
+    Log("glibc's chunk headers do not read as expected; using malloc_usable_size (slower; counts so far may be off)");
+  }
+  SetFreeWakeHandler(WakeFromFreePath);
   while (!g_stopped.load(std::memory_order_acquire)) {
-    SampleProcessStats();
+    SegmentControl* control = SharedControl();
+    uint32_t seen = control != nullptr ? __atomic_load_n(&control->wake, __ATOMIC_ACQUIRE) : 0;
+    MemoryPressure pressure = SampleProcessStats();
     LockPublishing();
-    if (!g_stopped.load(std::memory_order_acquire) && CreateSegment(options.dir.text)) {
-      PublishSegment(kSegmentStateRunning, -1);
-    }
+    bool have_segment = !g_stopped.load(std::memory_order_acquire) && CreateSegment(options.dir.text);
     UnlockPublishing();
-    SleepMs(options.interval_ms);
+    AnswerControlRequest();
+    UpdateMemoryPolicy(pressure);
+    LockPublishing();
+    if (have_segment && !g_stopped.load(std::memory_order_acquire)) PublishSegment(kSegmentStateRunning, -1);
+    UnlockPublishing();
+    // glibc ends a process when its last thread ends (pthread_exit in main, then the others finish), but
+    // counts this thread too: when it is the only one left, do what glibc would have done.
+    if (OnlyThisThreadIsLeft() && !g_stopped.load(std::memory_order_acquire)) {
+      LogVerbose("the program's last thread has ended; exiting with status 0 as glibc does");
+      exit(0);
+    }
+    WaitForWork(SharedControl(), seen, options.interval_ms);
   }
   return nullptr;
 }
 
 }  // namespace
 
-void SampleProcessStats() {
+MemoryPressure SampleProcessStats() {
   static bool process_warned = false;
-  ProcessMemory process;
+  ProcessMemory process{};
   CgroupMemory cgroup;
+  SystemMemory system;
   bool process_ok = ReadProcessMemory(0, &process);
   ReadCgroupMemory(0, &cgroup);  // on failure: version 0, no cgroup
+  ReadSystemMemory(&system);
   LockPublishing();
   if (!process_ok && !process_warned) {
     process_warned = true;
@@ -59,6 +123,8 @@ void SampleProcessStats() {
   // No memory cgroup (bare host, cgroups not mounted) is normal: the segment says version 0.
   SetSampledStats(process_ok ? &process : nullptr, &cgroup);
   UnlockPublishing();
+  g_process_threads.store(process_ok ? process.threads : 0, std::memory_order_relaxed);
+  return ComputeMemoryPressure(cgroup, system);
 }
 
 void StartMonitorThread() {
@@ -66,7 +132,7 @@ void StartMonitorThread() {
   pthread_attr_t attributes;
   pthread_attr_init(&attributes);
   pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attributes, 128 * 1024);
+  pthread_attr_setstacksize(&attributes, 64 * 1024);
   // Signals meant for the program must never land on memtide's thread.
   sigset_t all, previous;
   sigfillset(&all);

@@ -4,11 +4,14 @@
 #ifndef MEMTIDE_PRELOAD_MONITOR_THREAD_H_
 #define MEMTIDE_PRELOAD_MONITOR_THREAD_H_
 
+#include "proc_stats.h"
+
 namespace memtide::internal {
 
 void StartMonitorThread();
-// Samples /proc and the cgroup into the segment writer (publish lock not held; takes it).
-void SampleProcessStats();
+// Samples /proc and the cgroup into the segment writer (publish lock not held; takes it) and returns the
+// memory pressure that alerts and the trim policy use.
+MemoryPressure SampleProcessStats();
 // Exit: the monitor publishes nothing after this (the final state stays).
 void StopMonitorPublishing();
 

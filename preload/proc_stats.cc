@@ -173,7 +173,9 @@ ssize_t ReadSmallFile(const char* path, char* buffer, size_t size) {
 bool ReadProcessMemory(pid_t pid, ProcessMemory* out) {
   char path[512];
   if (pid == 0) {
-    FormatPath(path, "/proc/self/status");
+    // The calling thread's view: once the main thread has called pthread_exit, the thread-group leader is a
+    // zombie whose /proc/self/status has no memory lines, but every live thread's has them.
+    FormatPath(path, "/proc/thread-self/status");
   } else {
     FormatPath(path, "/proc/{}/status", pid);
   }
@@ -182,6 +184,8 @@ bool ReadProcessMemory(pid_t pid, ProcessMemory* out) {
   ProcessMemory memory{};
   bool ok = FindKilobytes(text, "VmRSS:", &memory.rss_bytes);
   ok = FindKilobytes(text, "VmHWM:", &memory.rss_peak_bytes) && ok;
+  const char* threads = strstr(text, "Threads:");
+  memory.threads = threads != nullptr ? strtoll(threads + strlen("Threads:"), nullptr, 10) : 0;
   if (ok) *out = memory;
   return ok;
 }

@@ -13,6 +13,7 @@ namespace memtide {
 struct ProcessMemory {
   int64_t rss_bytes;
   int64_t rss_peak_bytes;
+  int64_t threads;  // threads in the process ("Threads:")
 };
 
 struct CgroupMemory {

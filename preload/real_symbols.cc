@@ -50,6 +50,19 @@ void Resolve(F*& slot, const char* name, bool required) {
   if (slot == nullptr && required) AbortMissing(name);
 }
 
+const void* DefiningLibrary(const void* function) {
+  Dl_info info;
+  return function != nullptr && dladdr(function, &info) != 0 ? info.dli_fbase : nullptr;
+}
+
+template <typename F>
+void KeepIfFromAllocator(F*& slot) {
+  if (slot != nullptr &&
+      DefiningLibrary(reinterpret_cast<const void*>(slot)) != DefiningLibrary(reinterpret_cast<const void*>(g_real.malloc))) {
+    slot = nullptr;
+  }
+}
+
 void ResolveAll() {
   RealSymbols& r = g_real;
   Resolve(r.malloc, "malloc", true);
@@ -73,24 +86,26 @@ void ResolveAll() {
   Resolve(r.exit_now_c99, "_Exit", false);
   if (r.mmap64 == nullptr) r.mmap64 = r.mmap;
   if (r.exit_now_c99 == nullptr) r.exit_now_c99 = r.exit_now;
+  // An optional entry point the next allocator lacks resolves to a later library's (glibc's pvalloc under
+  // jemalloc): its blocks would belong to another heap, and the next allocator's free and usable size would
+  // crash on them. Keep only the next allocator's own; the hooks emulate the rest with posix_memalign/realloc.
+  KeepIfFromAllocator(r.reallocarray);
+  KeepIfFromAllocator(r.aligned_alloc);
+  KeepIfFromAllocator(r.memalign);
+  KeepIfFromAllocator(r.valloc);
+  KeepIfFromAllocator(r.pvalloc);
+  KeepIfFromAllocator(r.free_sized);
+  KeepIfFromAllocator(r.free_aligned_sized);
 }
 
-// Whether the next malloc is glibc's and its chunk headers read as glibc's malloc_usable_size does.
+// Whether the next malloc is glibc's, by the library that defines it. No allocation, no syscall: every process
+// pays for this at start. The chunk-header layout itself is checked later, off the start-up path.
 bool NextAllocatorIsGlibc() {
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(g_real.malloc), &info) == 0 || info.dli_fname == nullptr) return false;
   const char* base = strrchr(info.dli_fname, '/');
   base = base != nullptr ? base + 1 : info.dli_fname;
-  if (strncmp(base, "libc.so", 7) != 0) return false;
-  static constexpr size_t kProbeSizes[] = {1, 24, 100, 1000, 5000, 70000, 300000, 4 << 20};
-  for (size_t size : kProbeSizes) {
-    void* block = g_real.malloc(size);
-    if (block == nullptr) return false;
-    bool same = GlibcUsableSize(block) == g_real.malloc_usable_size(block);
-    g_real.free(block);
-    if (!same) return false;
-  }
-  return true;
+  return strncmp(base, "libc.so", 7) == 0;
 }
 
 }  // namespace
@@ -140,5 +155,23 @@ void* BootstrapAllocate(size_t bytes, size_t alignment) {
 }
 
 size_t BootstrapBlockSize(const void* pointer) { return static_cast<const size_t*>(pointer)[-1]; }
+
+bool VerifyGlibcChunkHeaders() {
+  if (!g_next_is_glibc) return true;
+  ScopedGuard guard;
+  // Small (tcache), large (bins) and mmapped chunks read differently.
+  static constexpr size_t kProbeSizes[] = {1, 24, 100, 1000, 5000, 70000, 300000};
+  for (size_t size : kProbeSizes) {
+    void* block = g_real.malloc(size);
+    if (block == nullptr) continue;
+    bool same = GlibcUsableSize(block) == g_real.malloc_usable_size(block);
+    g_real.free(block);
+    if (!same) {
+      g_next_is_glibc = false;
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace memtide::internal

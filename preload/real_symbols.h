@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "thread_state.h"
+
 namespace memtide::internal {
 
 struct RealSymbols {
@@ -37,9 +39,12 @@ struct RealSymbols {
 extern RealSymbols g_real;
 extern bool g_real_ready;
 // The next allocator is glibc's, whose chunk header holds the usable size: reading it inline gives exactly
-// what glibc's malloc_usable_size returns, without the call. Verified against the real function on blocks
-// of several sizes (small, large, mmapped) at resolution; false for any other allocator or on a mismatch.
+// what glibc's malloc_usable_size returns, without the call. Decided by the defining library at resolution;
+// false for any other allocator.
 extern bool g_next_is_glibc;
+// Checks the inline read against glibc's malloc_usable_size on blocks of several sizes (small, large,
+// mmapped); on a mismatch turns the inline read off and returns false. Monitor thread, first tick.
+bool VerifyGlibcChunkHeaders();
 
 // Resolves the symbols if nobody has. Returns false only on the thread that is resolving right now
 // (a recursive call from inside dlsym), which must use the bootstrap arena. Allocation-free itself.
@@ -60,9 +65,11 @@ inline size_t GlibcUsableSize(const void* pointer) {
   return (field & ~size_t{7}) - 8 - ((field & 2) << 2);
 }
 
-// Usable size of a live block of the next allocator. Hot path.
+// Usable size of a live block of the next allocator. Hot path. Other allocators may allocate while they
+// answer (tcmalloc's malloc_usable_size creates its MallocExtension with operator new): under the guard.
 inline size_t UsableSize(void* pointer) {
   if (__builtin_expect(g_next_is_glibc, true)) return GlibcUsableSize(pointer);
+  ScopedGuard guard;
   return g_real.malloc_usable_size(pointer);
 }
 

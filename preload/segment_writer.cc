@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
+
+#include "gpu_accounting.h"
 #include "heap_counters.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -24,8 +27,12 @@ namespace {
 
 pthread_mutex_t g_publish_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+// Written under g_publish_mutex; read lock-free by SharedControl() (the monitor's wake word).
+std::atomic<Segment*> g_shared_atomic{nullptr};
+
 // All below guarded by g_publish_mutex.
 Segment* g_shared = nullptr;
+SegmentMemoryPolicy g_policy{};
 pid_t g_owner_pid = 0;
 bool g_create_failed = false;
 char g_path[640];
@@ -143,6 +150,7 @@ bool CreateSegment(const char* directory) {
     return false;
   }
   g_shared = static_cast<Segment*>(mapping);
+  g_shared_atomic.store(g_shared, std::memory_order_release);
   g_owner_pid = pid;
   LogVerbose("segment {}", g_path);
   return true;
@@ -170,6 +178,8 @@ void PublishSegment(uint32_t state, int32_t exit_code) {
   counters.publishes = ++g_publishes;
   counters.marks_total = g_marks_total;
   counters.disabled_features = g_disabled_features | (mapped.table_full ? kFeatureMmapTable : 0);
+  SegmentGpuDevice gpu[MEMTIDE_SEGMENT_GPU_DEVICES] = {};
+  uint32_t gpu_count = GpuFillSegment(gpu, MEMTIDE_SEGMENT_GPU_DEVICES);
 
   // Seqlock write: odd while writing. Readers copy and retry; see segment.h.
   uint64_t sequence = __atomic_load_n(&g_shared->sequence, __ATOMIC_RELAXED);
@@ -179,6 +189,9 @@ void PublishSegment(uint32_t state, int32_t exit_code) {
   g_shared->exit_code = exit_code;
   memcpy(&g_shared->counters, &counters, sizeof(counters));
   memcpy(g_shared->marks, g_marks, sizeof(g_marks));
+  memcpy(&g_shared->policy, &g_policy, sizeof(g_policy));
+  g_shared->gpu_device_count = gpu_count;
+  memcpy(g_shared->gpu, gpu, sizeof(gpu));
   __atomic_store_n(&g_shared->sequence, sequence + 2, __ATOMIC_RELEASE);
 }
 
@@ -198,9 +211,30 @@ void RemoveSegmentFile() {
   if (unlink(g_path) == 0) LogVerbose("removed segment {}", g_path);
 }
 
+SegmentMemoryPolicy& PolicyState() { return g_policy; }
+
+SegmentControl* SharedControl() {
+  Segment* segment = g_shared_atomic.load(std::memory_order_acquire);
+  return segment != nullptr ? &segment->control : nullptr;
+}
+
+void RemoveSegmentOfEarlierImage(const char* directory) {
+  static std::atomic<bool> done{false};
+  if (done.exchange(true) || g_shared != nullptr) return;
+  char path[640];
+  FormatInto(path, sizeof(path), "{}/" MEMTIDE_SEGMENT_PREFIX "{}.{}", directory, getpid(), ReadStartTimeTicks(0));
+  if (unlink(path) == 0) LogVerbose("removed {}, left by this process before it exec'd", path);
+}
+
 void ForgetSegmentInChild() {
   if (g_shared != nullptr) syscall(SYS_munmap, g_shared, sizeof(Segment));
   g_shared = nullptr;
+  g_shared_atomic.store(nullptr, std::memory_order_relaxed);
+  SegmentMemoryPolicy fresh{};
+  fresh.trim_threshold_bytes = g_policy.trim_threshold_bytes;
+  fresh.threshold_source = g_policy.threshold_source;
+  fresh.allocator_free_bytes = -1;
+  g_policy = fresh;
   g_owner_pid = 0;
   g_create_failed = false;
   memset(g_marks, 0, sizeof(g_marks));

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "memtide/segment.h"
 #include "proc_stats.h"
 
 namespace memtide::internal {
@@ -27,7 +28,16 @@ bool CreateSegment(const char* directory);
 // Writes the counters (heap, mmap, sampled stats, marks) under the seqlock.
 void PublishSegment(uint32_t state, int32_t exit_code);
 void RecordMark(const char* label);
+// Trim and alert state published with the counters (memory_policy.cc writes it).
+SegmentMemoryPolicy& PolicyState();
+// The control mailbox of this process's segment, or null before the segment exists (or after it failed).
+// Lock-free read: the monitor's futex word and request fields live outside the seqlock.
+SegmentControl* SharedControl();
 void RemoveSegmentFile();
+// exec keeps the pid and the start time, so an earlier image of this process (one that exec'd) may have left
+// a segment under this process's name; this image replaces it, or removes it if it never writes its own.
+// Runs once per image (monitor thread start, or exit if the monitor never ran); cheap when there is none.
+void RemoveSegmentOfEarlierImage(const char* directory);
 // fork() child: drop the parent's mapping (never write to it), marks and failure state.
 void ForgetSegmentInChild();
 

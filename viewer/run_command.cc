@@ -1,6 +1,7 @@
 // See run_command.h. Runs in the CLI.
 #include "run_command.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -42,11 +44,20 @@ std::string EffectiveDirectory(const RunOptions& options) {
   return defaults.dir.text;
 }
 
-[[noreturn]] void ExecChild(const RunOptions& options, const std::string& preload) {
+[[noreturn]] void ExecChild(const RunOptions& options, const std::string& preload, const std::string& allocator) {
   const char* existing = getenv("LD_PRELOAD");
-  std::string value = existing != nullptr && existing[0] != '\0' ? preload + ":" + existing : preload;
+  std::string value = allocator.empty() ? preload : preload + ":" + allocator;
+  if (existing != nullptr && existing[0] != '\0') value += std::string(":") + existing;
   setenv("LD_PRELOAD", value.c_str(), 1);
   setenv("MEMTIDE_RUN_PID", std::to_string(getpid()).c_str(), 1);
+  if (options.allocator == "mimalloc") {
+    // mimalloc keeps freed pages per thread and mi_collect() only collects the calling thread's heap, so
+    // memtide's monitor thread cannot trim for the program's threads: let mimalloc decommit emptied pages
+    // itself, at once (mimalloc 2.0 option names; the user's own settings win).
+    setenv("MIMALLOC_PAGE_RESET", "1", 0);
+    setenv("MIMALLOC_RESET_DECOMMITS", "1", 0);
+    setenv("MIMALLOC_RESET_DELAY", "0", 0);
+  }
   if (!options.directory.empty()) setenv("MEMTIDE_DIR", options.directory.c_str(), 1);
   if (options.keep_segment) setenv("MEMTIDE_KEEP_SEGMENT", "1", 1);
   std::vector<char*> argv;
@@ -93,16 +104,55 @@ absl::StatusOr<std::string> LocatePreload() {
   return absl::NotFoundError(absl::StrCat("libmemtide.so is not in ", directory, "/../lib (is memtide installed?)"));
 }
 
+absl::StatusOr<std::string> LocateAllocator(const std::string& name) {
+  struct Known {
+    const char* name;
+    const char* library;
+    const char* package;
+  };
+  static constexpr Known kKnown[] = {
+      {"mimalloc", "libmimalloc.so.2", "libmimalloc2.0"},
+      {"jemalloc", "libjemalloc.so.2", "libjemalloc2"},
+      {"tcmalloc", "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"},
+  };
+  if (name == "glibc") return std::string();
+  for (const Known& known : kKnown) {
+    if (name != known.name) continue;
+    // The multiarch folder is where libc itself lives (e.g. /lib/x86_64-linux-gnu).
+    std::vector<std::string> folders;
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&::free), &info) != 0 && info.dli_fname != nullptr) {
+      std::string libc = info.dli_fname;
+      std::string folder = libc.substr(0, libc.rfind('/'));
+      folders.push_back(folder);
+      if (folder.rfind("/lib/", 0) == 0) folders.push_back("/usr" + folder);
+    }
+    for (const char* folder : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"}) {
+      folders.push_back(folder);
+    }
+    for (const std::string& folder : folders) {
+      std::string path = folder + "/" + known.library;
+      if (access(path.c_str(), R_OK) == 0) return path;
+    }
+    return absl::NotFoundError(absl::StrCat("--allocator ", name, ": ", known.library,
+                                            " is not installed (apt-get install ", known.package, ")"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--allocator ", name, " is not one of glibc, mimalloc, jemalloc, tcmalloc"));
+}
+
 absl::StatusOr<int> RunCommand(const RunOptions& options) {
   absl::StatusOr<std::string> preload = LocatePreload();
   if (!preload.ok()) return preload.status();
+  absl::StatusOr<std::string> allocator = LocateAllocator(options.allocator);
+  if (!allocator.ok()) return allocator.status();
   std::string directory = EffectiveDirectory(options);
 
   auto started = std::chrono::steady_clock::now();
   fflush(nullptr);
   pid_t child = fork();
   if (child < 0) return absl::InternalError(absl::StrCat("fork failed: ", strerror(errno)));
-  if (child == 0) ExecChild(options, *preload);
+  if (child == 0) ExecChild(options, *preload, *allocator);
   g_child = child;
   uint64_t start_ticks = ReadStartTimeTicks(child);
 
@@ -173,6 +223,11 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
       summary += fmt::format("  mmap    peak {:>10}   final {:>10}\n", HumanBytes(c.mmap_peak_bytes),
                              HumanBytes(c.mmap_current_bytes));
       summary += fmt::format("  rss     peak {:>10}\n", HumanBytes(report["rss"]["peak_bytes"].get<int64_t>()));
+      for (const nlohmann::json& gpu : report["gpu"]) {
+        summary += fmt::format("  gpu {:<3} peak {:>10}   final {:>10}   {}\n", gpu["index"].get<int>(),
+                               HumanBytes(gpu["peak_bytes"].get<int64_t>()),
+                               HumanBytes(gpu["current_bytes"].get<int64_t>()), gpu["uuid"].get<std::string>());
+      }
       for (const nlohmann::json& mark : report["marks"]) {
         summary += fmt::format("  mark    {:>8.3f} s  {:<24} current {:>10}   peak {:>10}\n",
                                mark["time_s"].get<double>(), mark["label"].get<std::string>(),
@@ -199,6 +254,22 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
   if (options.max_peak_bytes.has_value() && !snapshot.ok()) {
     fmt::print(stderr, "memtide: --max-peak cannot be checked without memtide data\n");
     return kBudgetExceededExitCode;
+  }
+  if (options.max_gpu_peak_bytes.has_value()) {
+    if (!snapshot.ok()) {
+      fmt::print(stderr, "memtide: --max-gpu-peak cannot be checked without memtide data\n");
+      return kBudgetExceededExitCode;
+    }
+    const Segment& segment = snapshot->segment;
+    uint32_t count = std::min<uint32_t>(segment.gpu_device_count, MEMTIDE_SEGMENT_GPU_DEVICES);
+    for (uint32_t i = 0; i < count; ++i) {
+      const SegmentGpuDevice& gpu = segment.gpu[i];
+      if (gpu.ordinal < 0 || gpu.device_peak_bytes <= *options.max_gpu_peak_bytes) continue;
+      fmt::print(stderr, "memtide: GPU {} device-memory peak {} ({} bytes) exceeds --max-gpu-peak {} ({} bytes)\n",
+                 gpu.ordinal, HumanBytes(gpu.device_peak_bytes), gpu.device_peak_bytes,
+                 HumanBytes(*options.max_gpu_peak_bytes), *options.max_gpu_peak_bytes);
+      return kBudgetExceededExitCode;
+    }
   }
   return exit_code;
 }

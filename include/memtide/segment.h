@@ -93,11 +93,17 @@ struct SegmentMemoryPolicy {
   int64_t trim_released_bytes;       // RSS before minus RSS after, summed
   int64_t trim_ns;                   // time spent trimming
   uint32_t last_trim_reason;         // policy reason code of the last trim (tracer/trim_policy.h)
-  uint32_t reserved0;
+  uint32_t threshold_source;         // kThresholdDefault / kThresholdMemtide / kThresholdGlibc
   int64_t allocator_free_bytes;      // retained by the allocator but free, where it can tell; -1 unknown
   int64_t last_trim_rss_before_bytes;
   int64_t last_trim_rss_after_bytes;
+  int64_t trim_threshold_bytes;      // the policy's threshold in force
+  int64_t pressure_used_bytes;       // what alerts compare: cgroup working set, or host used memory
+  int64_t pressure_limit_bytes;      // against this: the cgroup limit, or host memory; 0 unknown
 };
+
+// SegmentMemoryPolicy::threshold_source: where the trim threshold came from.
+enum { kThresholdDefault = 0, kThresholdMemtide = 1, kThresholdGlibc = 2 };
 
 // One GPU as this process sees it (written by the monitor thread, under the seqlock). Buckets are bytes the
 // process allocated through the driver and has not freed; `device_*` includes arrays and VMM physical memory.
@@ -172,12 +178,12 @@ struct Segment {
 #ifdef __cplusplus
 static_assert(sizeof(SegmentMark) == 72, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(sizeof(SegmentCounters) == 136, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
-static_assert(sizeof(SegmentMemoryPolicy) == 96, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(sizeof(SegmentMemoryPolicy) == 120, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(sizeof(SegmentGpuDevice) == 144, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(sizeof(SegmentControl) == 840, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(offsetof(Segment, sequence) == 1088, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
-static_assert(offsetof(Segment, control) == 8256, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
-static_assert(sizeof(Segment) == 9096, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(offsetof(Segment, control) == 8280, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
+static_assert(sizeof(Segment) == 9120, "segment layout changed: bump MEMTIDE_SEGMENT_VERSION");
 static_assert(sizeof(MEMTIDE_SEGMENT_MAGIC) == 16, "magic is 16 bytes");
 }  // namespace memtide
 #endif

@@ -67,18 +67,37 @@ Run Execute(ProcessOptions options) {
   return run;
 }
 
+// CI runs this whole suite once more per allocator, stacked under memtide: MEMTIDE_E2E_ALLOCATOR names it
+// (mimalloc, jemalloc, tcmalloc) and MEMTIDE_E2E_ALLOCATOR_LIBRARY is its shared library.
+std::string AllocatorName() {
+  const char* name = getenv("MEMTIDE_E2E_ALLOCATOR");
+  return name != nullptr ? name : "";
+}
+
+std::string PreloadList() {
+  const char* library = getenv("MEMTIDE_E2E_ALLOCATOR_LIBRARY");
+  std::string list = MEMTIDE_E2E_PRELOAD;
+  if (library != nullptr && library[0] != '\0') list += std::string(" ") + library;
+  return list;
+}
+
 // The program under plain LD_PRELOAD, with segments in `dir`.
 Run RunPreloaded(const TempDir& dir, std::vector<std::string> argv,
                  std::map<std::string, std::string> env = {}) {
-  env.emplace("LD_PRELOAD", MEMTIDE_E2E_PRELOAD);
+  env.emplace("LD_PRELOAD", PreloadList());
+  if (!AllocatorName().empty()) env.emplace("E2E_ALLOCATOR", AllocatorName());  // for the programs' own checks
   env.emplace("MEMTIDE_DIR", dir.path());
   return Execute({std::move(argv), std::move(env)});
 }
 
 // `memtide run --report <dir>/report.json --dir <dir> -- argv...`.
 Run RunUnderMemtide(const TempDir& dir, const std::vector<std::string>& argv) {
-  std::vector<std::string> command = {MEMTIDE_E2E_CLI, "run",      "--report", dir.File("report.json"),
-                                      "--dir",         dir.path(), "--"};
+  std::vector<std::string> command = {MEMTIDE_E2E_CLI, "run", "--report", dir.File("report.json"), "--dir", dir.path()};
+  if (!AllocatorName().empty()) {
+    command.push_back("--allocator");
+    command.push_back(AllocatorName());
+  }
+  command.push_back("--");
   command.insert(command.end(), argv.begin(), argv.end());
   return Execute({std::move(command), {{"MEMTIDE_DIR", dir.path()}}});
 }

@@ -93,3 +93,56 @@ TEST_CASE("reason names are stable") {
   CHECK(std::string(memtide::TrimReasonName(TrimReason::kPressure)) == "pressure");
   CHECK(std::string(memtide::TrimReasonName(TrimReason::kTooSoon)) == "too_soon");
 }
+
+TEST_CASE("a slow trim spaces out the next policy trim to keep its share of wall time") {
+  TrimPolicyConfig config;
+  config.threshold_bytes = kMiB;
+  config.min_interval_ns = kSecond;
+  config.max_time_share_permille = 50;  // 5%
+  TrimPolicyInput input;
+  input.freed_since_trim_bytes = 100 * kMiB;
+  input.last_trim_ns = 0;
+  input.last_trim_duration_ns = 2 * kSecond;  // => wait 40 s
+  input.now_ns = 39 * kSecond;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kTooSoon);
+  input.now_ns = 40 * kSecond;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kThreshold);
+  input.last_trim_duration_ns = 10000000;  // 10 ms => the minimum interval rules
+  input.now_ns = kSecond;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kThreshold);
+}
+
+TEST_CASE("mid free-heavy phase the policy waits for the phase to end; pressure does not wait") {
+  TrimPolicyConfig config;
+  config.threshold_bytes = 8 * kMiB;
+  TrimPolicyInput input;
+  input.now_ns = 10 * kSecond;
+  input.freed_since_trim_bytes = 300 * kMiB;
+  input.heap_shrink_recent_bytes = 50 * kMiB;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kStillFreeing);
+  input.heap_shrink_recent_bytes = 2 * kMiB - 1;  // below threshold / 4: the phase is over
+  CHECK(DecideTrim(config, input).reason == TrimReason::kThreshold);
+  input.heap_shrink_recent_bytes = 50 * kMiB;
+  input.limit_bytes = 100 * kMiB;
+  input.usage_bytes = 90 * kMiB;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kPressure);
+  CHECK(std::string(memtide::TrimReasonName(TrimReason::kStillFreeing)) == "still_freeing");
+}
+
+TEST_CASE("near the limit the time-share wait does not hold a trim back; the minimum interval does") {
+  TrimPolicyConfig config;
+  config.threshold_bytes = 8 * kMiB;
+  config.min_interval_ns = kSecond;
+  TrimPolicyInput input;
+  input.freed_since_trim_bytes = 100 * kMiB;
+  input.last_trim_ns = 0;
+  input.last_trim_duration_ns = kSecond;  // threshold trims would wait 20 s
+  input.limit_bytes = 512 * kMiB;
+  input.usage_bytes = 430 * kMiB;
+  input.now_ns = kSecond / 2;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kTooSoon);
+  input.now_ns = 2 * kSecond;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kPressure);
+  input.usage_bytes = 100 * kMiB;
+  CHECK(DecideTrim(config, input).reason == TrimReason::kTooSoon);
+}

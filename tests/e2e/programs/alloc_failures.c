@@ -4,6 +4,8 @@
  * with an invalid alignment; the block a failed realloc left alone is still counted). Output: "ok". */
 #include <errno.h>
 
+#include <string.h>
+
 #include "e2e_check.h"
 
 #define CHECK_UNCHANGED(what, before)                                                   \
@@ -48,16 +50,20 @@ int main(int argc, char **argv) {
   }
 
   if (malloc_mode) {
+    /* mimalloc 2.0 fails these without setting errno (so does a plain run under it): memtide passes on
+     * whatever the allocator sets; the count must not change either way. */
+    const char *allocator = getenv("E2E_ALLOCATOR");
+    int allocator_sets_enomem = allocator == NULL || strcmp(allocator, "mimalloc") != 0;
     errno = 0;
     p = malloc(g_huge);
     E2E_CHECK(p == NULL, "malloc(2^62) returned non-NULL");
-    E2E_CHECK_EQ("malloc(2^62) errno", errno, ENOMEM);
+    if (allocator_sets_enomem) E2E_CHECK_EQ("malloc(2^62) errno", errno, ENOMEM);
     CHECK_UNCHANGED("malloc(2^62)", before);
 
     errno = 0;
     p = malloc(g_max_minus_page);
     E2E_CHECK(p == NULL, "malloc(SIZE_MAX-4096) returned non-NULL");
-    E2E_CHECK_EQ("malloc(SIZE_MAX-4096) errno", errno, ENOMEM);
+    if (allocator_sets_enomem) E2E_CHECK_EQ("malloc(SIZE_MAX-4096) errno", errno, ENOMEM);
     CHECK_UNCHANGED("malloc(SIZE_MAX-4096)", before);
   }
 
