@@ -4,8 +4,11 @@
 
 #include "memtide/segment.h"
 
+#include "cuda_driver_hooks.h"
+#include "gpu_accounting.h"
 #include "heap_counters.h"
 #include "lifecycle.h"
+#include "memory_policy.h"
 #include "mmap_accounting.h"
 #include "segment_writer.h"
 #include "thread_state.h"
@@ -29,6 +32,24 @@ void memtide_reset_peak(void) {
   ScopedGuard guard;
   memtide::internal::ResetHeapPeak();
   memtide::internal::ResetMmapPeak();
+  memtide::internal::GpuResetPeaks();
+}
+
+int memtide_get_gpu_traced_memory(int device, size_t* current, size_t* peak) {
+  ScopedGuard guard;
+  memtide_gpu_stats stats;
+  int status = memtide::internal::ReadGpuStats(device, &stats);
+  if (current != nullptr) *current = static_cast<size_t>(stats.current_bytes);
+  if (peak != nullptr) *peak = static_cast<size_t>(stats.peak_bytes);
+  return status;
+}
+
+int memtide_get_gpu_stats(int device, struct memtide_gpu_stats* out) {
+  ScopedGuard guard;
+  memtide_gpu_stats stats;
+  int status = memtide::internal::ReadGpuStats(device, &stats);
+  if (out != nullptr) *out = stats;
+  return status;
 }
 
 void memtide_mark(const char* label) {
@@ -42,6 +63,14 @@ void memtide_mark(const char* label) {
     memtide::internal::PublishSegment(memtide::kSegmentStateRunning, -1);
   }
   memtide::internal::UnlockPublishing();
+}
+
+int64_t memtide_trim(void) {
+  ScopedGuard guard;
+  memtide::internal::TrimResult result = memtide::internal::TrimNow(memtide::TrimReason::kRequested);
+  if (!result.supported) return -1;
+  int64_t released = result.rss_before_bytes - result.rss_after_bytes;
+  return released > 0 ? released : 0;
 }
 
 void memtide_get_heap_stats(struct memtide_heap_stats* out) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fmt/format.h"
+#include "gpu_accounting.h"
 #include "heap_counters.h"
 #include "memory_policy.h"
 #include "memtide/segment.h"
@@ -62,6 +63,7 @@ bool AnswerControlRequest() {
     case kControlResetPeak: {
       ResetHeapPeak();
       ResetMmapPeak();
+      GpuResetPeaks();
       HeapTotals heap = ReadHeapTotals();
       control->response_values[0] = heap.current_bytes;
       control->response_values[1] = heap.peak_bytes;

@@ -85,6 +85,11 @@ void Report(OptionProblemFn problem, void* context, fmt::format_string<Args...> 
   char line[768];
   auto result = fmt::format_to_n(line, sizeof(line) - 1, format, std::forward<Args>(args)...);
   *result.out = '\0';
+  // The value is quoted as the environment had it: a newline or an escape sequence in it must not break the
+  // one-line promise or reach the terminal (regression: tests/fuzz/regressions/options/newline_in_value).
+  for (char* c = line; *c != '\0'; ++c) {
+    if (static_cast<unsigned char>(*c) < 0x20 || *c == 0x7f) *c = '?';
+  }
   problem(line, context);
 }
 

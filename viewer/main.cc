@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "fmt/format.h"
 #include "options.h"
+#include "outside_cli.h"
 #include "run_command.h"
 #include "show_command.h"
 
@@ -56,14 +57,23 @@ int Main(int argc, char** argv) {
 
   RunOptions run;
   std::string max_peak;
+  std::string max_gpu_peak;
   CLI::App* run_command = app.add_subcommand("run", "Run a program under memtide and report its memory");
   run_command->add_option("--report", run.report_path, "Write the JSON report to FILE")->type_name("FILE");
   run_command->add_option("--max-peak", max_peak, "Fail (exit 3) if the heap peak exceeds SIZE")
+      ->check(SizeValidator());
+  run_command
+      ->add_option("--max-gpu-peak", max_gpu_peak,
+                   "Fail (exit 3) if any GPU's device-memory peak (CUDA driver allocations) exceeds SIZE")
       ->check(SizeValidator());
   run_command->add_option("--dir", run.directory, "Segment directory (default: MEMTIDE_DIR or /dev/shm)")
       ->type_name("DIR");
   run_command->add_flag("--keep-segment", run.keep_segment, "Leave the segment file in place after the run");
   run_command->add_flag("-q,--quiet", run.quiet, "No summary on standard error");
+  run_command
+      ->add_option("--allocator", run.allocator,
+                   "Allocator under memtide: glibc (default), mimalloc, jemalloc or tcmalloc (Debian's library)")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(kAllocatorNames), std::end(kAllocatorNames))));
   run_command->add_option("command", run.command, "The program and its arguments (after --)")->required();
   run_command->footer(EnvironmentHelp());
 
@@ -74,6 +84,9 @@ int Main(int argc, char** argv) {
   show_command->add_option("pid", show_pid, "Process id")->required()->check(CLI::PositiveNumber);
   show_command->add_flag("--json", show_json, "Print JSON");
   show_command->add_option("--dir", show_directory, "Segment directory (default: MEMTIDE_DIR or /dev/shm)");
+
+  // top, gc, trim, reset-peak, doctor, monitor, export (viewer/outside_cli.cc).
+  OutsideCommands outside(&app);
 
   try {
     app.parse(argc, argv);
@@ -92,11 +105,18 @@ int Main(int argc, char** argv) {
       ParseSize(max_peak.c_str(), &bytes);
       run.max_peak_bytes = bytes;
     }
+    if (!max_gpu_peak.empty()) {
+      int64_t bytes = 0;
+      ParseSize(max_gpu_peak.c_str(), &bytes);
+      run.max_gpu_peak_bytes = bytes;
+    }
     absl::StatusOr<int> exit_code = RunCommand(run);
     if (exit_code.ok()) return *exit_code;
     status = exit_code.status();
   } else if (show_command->parsed()) {
     status = ShowCommand(show_pid, show_directory, show_json);
+  } else if (std::optional<absl::Status> outside_status = outside.RunParsed()) {
+    status = *outside_status;
   }
   if (!status.ok()) {
     fmt::print(stderr, "memtide: error: {}\n", std::string(status.message()));

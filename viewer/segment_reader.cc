@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
 #include "proc_stats.h"
+#include "process_identity.h"
 
 namespace memtide {
 namespace {
@@ -32,13 +33,9 @@ bool ReadExactly(int fd, void* buffer, size_t size, off_t offset) {
   return pread(fd, buffer, size, offset) == static_cast<ssize_t>(size);
 }
 
-// Alive, and the same process (a reused pid has another start time).
-bool SameProcessAlive(const Segment& segment) {
-  if (segment.pid <= 0) return false;
-  if (kill(segment.pid, 0) != 0 && errno != EPERM) return false;
-  uint64_t start = ReadStartTimeTicks(segment.pid);
-  return start == 0 || start == segment.start_time_ticks;
-}
+// Alive, and the same process (a reused pid has another start time), here or in a container's pid namespace
+// below this one (process_identity.h).
+ProcessLocation LocateWriter(const Segment& segment) { return LocateProcess(segment.pid, segment.start_time_ticks); }
 
 // Parses "memtide.<pid>.<start>" into its numbers.
 bool ParseSegmentName(const std::string& name, pid_t* pid, uint64_t* start) {
@@ -67,7 +64,12 @@ absl::StatusOr<SegmentSnapshot> ReadSegmentFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ELOOP) return Invalid(path, "is a symbolic link; refusing to read it");
-    return Invalid(path, absl::StrCat("cannot open: ", strerror(errno)));
+    int open_errno = errno;
+    struct stat link;
+    if (open_errno == EACCES && lstat(path.c_str(), &link) == 0 && link.st_uid != geteuid()) {
+      return Invalid(path, absl::StrCat("is owned by uid ", link.st_uid, ", not you; only root reads others' segments"));
+    }
+    return Invalid(path, absl::StrCat("cannot open: ", strerror(open_errno)));
   }
   struct FdCloser {
     int fd;
@@ -121,7 +123,9 @@ absl::StatusOr<SegmentSnapshot> ReadSegmentFile(const std::string& path) {
   if (segment.command_bytes > sizeof(segment.command)) segment.command_bytes = sizeof(segment.command);
   for (SegmentMark& mark : segment.marks) mark.label[sizeof(mark.label) - 1] = '\0';
 
-  bool alive = SameProcessAlive(segment);
+  ProcessLocation location = LocateWriter(segment);
+  bool alive = location.alive;
+  snapshot.local_pid = alive ? location.local_pid : segment.pid;
   if (!stable) {
     if (alive) return Invalid(path, "kept changing while being read (the process publishes too often?)");
     snapshot.torn = true;
@@ -163,6 +167,13 @@ absl::StatusOr<std::string> FindSegmentOfPid(const std::string& directory, pid_t
     }
   }
   closedir(dir);
+  pid_t own_pid = 0;
+  uint64_t own_start = 0;
+  if (best.empty() && InnermostPid(pid, &own_pid, &own_start) && own_pid != pid) {
+    // A container's process seen from the host: its segment carries the pid it has inside.
+    std::string candidate = absl::StrCat(directory, "/" MEMTIDE_SEGMENT_PREFIX, own_pid, ".", own_start);
+    if (access(candidate.c_str(), F_OK) == 0) best = candidate;
+  }
   if (best.empty()) {
     return absl::NotFoundError(absl::StrCat("no memtide segment for pid ", pid, " in ", directory,
                                             " (not running under memtide, younger than MEMTIDE_SEGMENT_DELAY, "

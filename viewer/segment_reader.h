@@ -23,6 +23,8 @@ struct SegmentSnapshot {
   ProcessState state;
   // The writer died in the middle of a publish: fields may mix two publishes.
   bool torn = false;
+  // The writer's pid as this viewer sees it: the segment's own, or the host's pid of a container's process.
+  pid_t local_pid = 0;
 };
 
 // Reads and validates one segment file.

@@ -13,7 +13,8 @@ absl::Status ShowCommand(pid_t pid, const std::string& directory, bool json) {
   absl::StatusOr<SegmentSnapshot> snapshot = ReadSegmentFile(*path);
   if (!snapshot.ok()) return snapshot.status();
   if (json) {
-    fmt::print("{}\n", SegmentJson(*snapshot).dump(2));
+    // The segment's strings are whatever its writer put there: invalid UTF-8 is replaced, never thrown on.
+    fmt::print("{}\n", SegmentJson(*snapshot).dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     fmt::print("{}", SegmentText(*snapshot));
   }

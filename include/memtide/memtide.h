@@ -40,7 +40,7 @@ struct memtide_heap_stats {
  * other threads' unpublished deltas are included as far as they are visible (see README, "Exactness"). */
 MEMTIDE_API void memtide_get_traced_memory(size_t *current, size_t *peak);
 
-/* Sets the peak to the current value, like tracemalloc.reset_peak(). */
+/* Sets the peak to the current value, like tracemalloc.reset_peak() (the GPU peaks too). */
 MEMTIDE_API void memtide_reset_peak(void);
 
 /* Records a labelled checkpoint (label truncated to 47 bytes) with the current and peak heap bytes, in the
@@ -48,8 +48,43 @@ MEMTIDE_API void memtide_reset_peak(void);
  * exactly that state behind. */
 MEMTIDE_API void memtide_mark(const char *label);
 
+/* Gives memory the allocator holds but does not use back to the OS now (glibc malloc_trim, mimalloc
+ * mi_collect, jemalloc purge, tcmalloc release), whichever allocator the process uses. Returns the drop in
+ * resident memory in bytes (0 if nothing came back), or -1 when the allocator has no way to release. */
+MEMTIDE_API int64_t memtide_trim(void);
+
 /* All counters at once. */
 MEMTIDE_API void memtide_get_heap_stats(struct memtide_heap_stats *out);
+
+/* GPU memory, per device, counted at the CUDA driver layer (README, "GPU memory"). Bytes are what the
+ * driver was asked for; `device` is the process's device ordinal (as cudaSetDevice and torch number them). */
+struct memtide_gpu_stats {
+  int32_t ordinal;        /* the process's device index, -1 if memtide has not seen the device */
+  uint8_t uuid[16];       /* the device's UUID (nvidia-smi shows it as GPU-xxxxxxxx-xxxx-…) */
+  uint32_t reserved;
+  uint64_t current_bytes; /* live device memory: cuMemAlloc*, async and pool allocations, VMM, arrays */
+  uint64_t peak_bytes;    /* high-water mark of current_bytes since start or the last reset_peak */
+  uint64_t managed_current_bytes;
+  uint64_t managed_peak_bytes;
+  uint64_t pinned_host_current_bytes; /* cudaMallocHost / cudaHostAlloc / host-located VMM */
+  uint64_t pinned_host_peak_bytes;
+  uint64_t host_registered_bytes;     /* cudaHostRegister'ed host memory (also counted as heap or mmap) */
+  uint64_t imported_bytes;            /* memory of other processes mapped through IPC or VMM handles */
+  uint64_t array_bytes;               /* CUDA arrays, included in current_bytes */
+  uint64_t pool_reserved_bytes;       /* sampled: memory the stream-ordered pools hold */
+  uint64_t device_used_bytes;         /* sampled: the whole device, all processes (cuMemGetInfo) */
+  uint64_t device_total_bytes;
+  uint64_t allocations;
+  uint64_t frees;
+  uint64_t unknown_frees;             /* frees of pointers memtide never saw allocated: never subtracted */
+};
+
+/* Live and peak device memory of device `device`, like memtide_get_traced_memory. Returns 0, or -1 with
+ * zeros when memtide has counted nothing on that device. */
+MEMTIDE_API int memtide_get_gpu_traced_memory(int device, size_t *current, size_t *peak);
+
+/* Every GPU counter of device `device`; 0, or -1 (and out->ordinal = -1) when memtide has not seen it. */
+MEMTIDE_API int memtide_get_gpu_stats(int device, struct memtide_gpu_stats *out);
 
 #ifdef __cplusplus
 }
