@@ -49,9 +49,8 @@ absl::Status TrimCommand(const ControlOptions& options) {
                {"message", response->message}});
     return absl::OkStatus();
   }
-  fmt::print("pid {} ({}): trimmed in {:.1f} ms: RSS {} -> {} ({} released){}\n", response->pid, response->command,
-             static_cast<double>(duration_ns) / 1e6, HumanBytes(before), HumanBytes(after), HumanBytes(released),
-             response->message.empty() ? "" : fmt::format("; {}", response->message));
+  fmt::print("pid {} ({}): trimmed in {:.1f} ms: RSS {} -> {} ({} released)\n", response->pid, response->command,
+             static_cast<double>(duration_ns) / 1e6, HumanBytes(before), HumanBytes(after), HumanBytes(released));
   return absl::OkStatus();
 }
 

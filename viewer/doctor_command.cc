@@ -28,6 +28,7 @@ namespace {
 
 constexpr int kDoctorJsonVersion = 1;
 constexpr size_t kTopProcesses = 5;
+constexpr size_t kTableWidth = 160;  // the segments table, indented; long command lines are cut
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
@@ -191,7 +192,7 @@ std::string DiagnosisText(const DoctorOptions& options, const Diagnosis& d) {
   text += fmt::format("segments    {} in {}{}\n", d.rows.size(), absl::StrJoin(options.directories, ", "),
                       d.scan.problems.empty() ? "" : fmt::format(" ({} refused)", d.scan.problems.size()));
   if (!d.rows.empty()) {
-    std::string table = ProcessTableText(d.rows, 0);
+    std::string table = ProcessTableText(d.rows, kTableWidth);
     for (absl::string_view line : absl::StrSplit(table, '\n', absl::SkipEmpty())) {
       text += fmt::format("            {}\n", std::string(line));
     }

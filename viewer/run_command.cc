@@ -204,7 +204,8 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
   report["rss"].erase("current_bytes");
 
   if (!options.report_path.empty()) {
-    absl::Status written = WriteFileAtomically(options.report_path, report.dump(2) + "\n");
+    absl::Status written = WriteFileAtomically(
+        options.report_path, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     if (!written.ok()) return written;
   }
 

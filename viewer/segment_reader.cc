@@ -91,6 +91,9 @@ absl::StatusOr<SegmentSnapshot> ReadSegmentFile(const std::string& path) {
         return Invalid(path, absl::StrCat("segment version ", version, " is not the version this memtide reads (",
                                           MEMTIDE_SEGMENT_VERSION, ")"));
       }
+      // Right magic and version, wrong size: cut short, or written by a build whose layout differs.
+      return Invalid(path, absl::StrCat("has ", status.st_size, " bytes, a version ", version, " segment has ",
+                                        sizeof(Segment), " (truncated, or written by another memtide build)"));
     }
     return Invalid(path, absl::StrCat("has ", status.st_size, " bytes, a segment has ", sizeof(Segment),
                                       " (truncated or not a memtide segment)"));

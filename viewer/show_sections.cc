@@ -17,8 +17,6 @@ constexpr int kBarWidth = 20;
 
 std::string SignedBytes(int64_t bytes) { return bytes > 0 ? "+" + HumanBytes(bytes) : HumanBytes(bytes); }
 
-nlohmann::json Bucket(int64_t current, int64_t peak) { return {{"current_bytes", current}, {"peak_bytes", peak}}; }
-
 }  // namespace
 
 std::string MarksTimelineText(const Segment& segment) {
@@ -41,9 +39,10 @@ std::string MarksTimelineText(const Segment& segment) {
           kBarWidth, static_cast<double>(mark.heap_current_bytes) / static_cast<double>(scale) * kBarWidth + 0.5));
     }
     std::string change = previous == nullptr ? "" : SignedBytes(mark.heap_current_bytes - previous->heap_current_bytes);
-    text += fmt::format("    {:>9.3f} s  {:<24} {:>10} {:>11}   peak {:>10}  {}\n",
-                        static_cast<double>(mark.time_ns) / 1e9, label, HumanBytes(mark.heap_current_bytes), change,
-                        HumanBytes(mark.heap_peak_bytes), std::string(static_cast<size_t>(bar), '#'));
+    text += fmt::format("    {:>9.3f} s  {:<24} {:>10} {:>11}   peak {:>10}", static_cast<double>(mark.time_ns) / 1e9,
+                        label, HumanBytes(mark.heap_current_bytes), change, HumanBytes(mark.heap_peak_bytes));
+    if (bar > 0) text += "  " + std::string(static_cast<size_t>(bar), '#');
+    text += "\n";
     previous = &mark;
   }
   return text;
@@ -78,30 +77,6 @@ std::string GpuBucketsText(const Segment& segment) {
     if (!other.empty()) text += "        " + other + "\n";
   }
   return text;
-}
-
-nlohmann::json GpuBucketsJson(const Segment& segment) {
-  nlohmann::json devices = nlohmann::json::array();
-  uint32_t count = std::min<uint32_t>(segment.gpu_device_count, MEMTIDE_SEGMENT_GPU_DEVICES);
-  for (uint32_t i = 0; i < count; ++i) {
-    const SegmentGpuDevice& g = segment.gpu[i];
-    if (g.ordinal < 0) continue;
-    devices.push_back({{"ordinal", g.ordinal},
-                       {"uuid", GpuUuidText(g.uuid)},
-                       {"device", Bucket(g.device_current_bytes, g.device_peak_bytes)},
-                       {"managed", Bucket(g.managed_current_bytes, g.managed_peak_bytes)},
-                       {"pinned_host", Bucket(g.pinned_host_current_bytes, g.pinned_host_peak_bytes)},
-                       {"host_registered_bytes", g.host_registered_bytes},
-                       {"imported_bytes", g.imported_bytes},
-                       {"array_bytes", g.array_bytes},
-                       {"pool_reserved_bytes", g.pool_reserved_bytes},
-                       {"device_used_bytes", g.device_used_bytes},
-                       {"device_total_bytes", g.device_total_bytes},
-                       {"allocations", g.allocations},
-                       {"frees", g.frees},
-                       {"unknown_frees", g.unknown_frees}});
-  }
-  return devices;
 }
 
 }  // namespace memtide

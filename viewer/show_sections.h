@@ -7,7 +7,6 @@
 #include <string>
 
 #include "memtide/segment.h"
-#include "nlohmann/json.hpp"
 
 namespace memtide {
 
@@ -15,7 +14,6 @@ namespace memtide {
 std::string MarksTimelineText(const Segment& segment);
 // One block per device the process used; empty without GPU counters.
 std::string GpuBucketsText(const Segment& segment);
-nlohmann::json GpuBucketsJson(const Segment& segment);
 
 }  // namespace memtide
 

@@ -46,8 +46,6 @@ void Render(const memtide::SegmentSnapshot& snapshot) {
   std::string row_json = row.json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string timeline = memtide::MarksTimelineText(snapshot.segment);
   std::string gpu = memtide::GpuBucketsText(snapshot.segment);
-  std::string gpu_json =
-      memtide::GpuBucketsJson(snapshot.segment).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // Whatever the file said, the text output has no control characters but newlines.
   for (const std::string* output : {&text, &table, &timeline, &gpu}) {
     for (char c : *output) {
