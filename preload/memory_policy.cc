@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "alert_level.h"
+#include "allocator_name.h"
 #include "heap_counters.h"
 #include "lifecycle.h"
 #include "log.h"

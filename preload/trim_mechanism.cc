@@ -76,16 +76,6 @@ uint32_t DetectAllocator() {
   return g_entry.kind;
 }
 
-const char* AllocatorName(uint32_t allocator) {
-  switch (allocator) {
-    case kAllocatorGlibc: return "glibc";
-    case kAllocatorMimalloc: return "mimalloc";
-    case kAllocatorJemalloc: return "jemalloc";
-    case kAllocatorTcmalloc: return "tcmalloc";
-  }
-  return "unknown";
-}
-
 int64_t AllocatorFreeBytes() {
   DetectAllocator();
   ScopedGuard guard;

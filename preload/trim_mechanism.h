@@ -11,7 +11,6 @@ namespace memtide::internal {
 
 // Looks up the allocator's entry points once (kAllocator* in segment.h). Safe to call repeatedly.
 uint32_t DetectAllocator();
-const char* AllocatorName(uint32_t allocator);
 
 // Memory the allocator holds but does not use for live blocks, where it can tell; -1 otherwise.
 // glibc: free chunk bytes (mallinfo2 fordblks); jemalloc: resident - allocated; tcmalloc: page heap free bytes.

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_join.h"
 #include "alert_level.h"
+#include "allocator_name.h"
 #include "byte_format.h"
 #include "fmt/format.h"
 #include "printable.h"
@@ -52,16 +53,6 @@ std::vector<std::string> DisabledFeatures(uint32_t bits) {
   if (bits & kFeatureCgroup) names.push_back("cgroup");
   if (bits & kFeatureMmapTable) names.push_back("mmap_table");
   return names;
-}
-
-const char* AllocatorKindName(uint32_t allocator) {
-  switch (allocator) {
-    case kAllocatorGlibc: return "glibc";
-    case kAllocatorMimalloc: return "mimalloc";
-    case kAllocatorJemalloc: return "jemalloc";
-    case kAllocatorTcmalloc: return "tcmalloc";
-  }
-  return "unknown";
 }
 
 const char* ThresholdSourceName(uint32_t source) {
@@ -133,7 +124,7 @@ nlohmann::json CountersJson(const Segment& segment) {
       {"marks", MarksJson(segment)},
       {"marks_total", c.marks_total},
       {"disabled_features", DisabledFeatures(c.disabled_features)},
-      {"allocator", AllocatorKindName(segment.policy.allocator)},
+      {"allocator", AllocatorName(segment.policy.allocator)},
       {"trim", TrimJson(segment.policy)},
       {"alert", AlertJson(segment.policy)},
   };
@@ -185,7 +176,7 @@ std::string CountersText(const Segment& segment) {
   }
   if (policy.trims > 0) {
     text += fmt::format("  trims   {} ({}), released {} in {:.3f} s, last {} ({} -> {})\n", policy.trims,
-                        AllocatorKindName(policy.allocator), HumanBytes(policy.trim_released_bytes),
+                        AllocatorName(policy.allocator), HumanBytes(policy.trim_released_bytes),
                         Seconds(policy.trim_ns),
                         TrimReasonName(static_cast<TrimReason>(policy.last_trim_reason)),
                         HumanBytes(policy.last_trim_rss_before_bytes), HumanBytes(policy.last_trim_rss_after_bytes));
