@@ -2,16 +2,20 @@
 // Each entry runs under the guard (nothing it does is counted) and never fails the caller.
 #include "memtide/memtide.h"
 
+#include <errno.h>
+
 #include "memtide/segment.h"
 
 #include "cuda_driver_hooks.h"
 #include "gpu_accounting.h"
 #include "heap_counters.h"
 #include "lifecycle.h"
+#include "log.h"
 #include "memory_policy.h"
 #include "mmap_accounting.h"
 #include "segment_writer.h"
 #include "thread_state.h"
+#include "tracer_loader.h"
 
 using memtide::internal::FlushCurrentThread;
 using memtide::internal::HeapTotals;
@@ -86,6 +90,15 @@ void memtide_get_heap_stats(struct memtide_heap_stats* out) {
   out->allocated_bytes_total = static_cast<uint64_t>(heap.allocated_bytes_total);
   out->mmap_current_bytes = static_cast<uint64_t>(mapped.current_bytes);
   out->mmap_peak_bytes = static_cast<uint64_t>(mapped.peak_bytes);
+}
+
+int memtide_snapshot(const char* path) {
+  if (path == nullptr || path[0] == '\0') return EINVAL;
+  ScopedGuard guard;
+  char message[256];
+  int status = memtide::internal::TracerSnapshot(path, nullptr, 0, message, sizeof(message));
+  if (status != 0) memtide::internal::Log("memtide_snapshot({}): {}", path, message);
+  return status;
 }
 
 }  // extern "C"

@@ -13,6 +13,7 @@
 #include "memtide/segment.h"
 #include "mmap_accounting.h"
 #include "segment_writer.h"
+#include "tracer_loader.h"
 #include "trim_mechanism.h"
 
 namespace memtide::internal {
@@ -68,6 +69,19 @@ bool AnswerControlRequest() {
       control->response_values[0] = heap.current_bytes;
       control->response_values[1] = heap.peak_bytes;
       Respond(control, sequence, 0, "peak reset");
+      break;
+    }
+    case kControlSnapshot: {
+      // The file goes into this process's segment folder, which the requester sees too (it found the segment
+      // there, even from outside a container); the requester copies it where it wants and removes it.
+      char name[MEMTIDE_SEGMENT_CONTROL_MESSAGE_BYTES];
+      char message[MEMTIDE_SEGMENT_CONTROL_MESSAGE_BYTES];
+      int status = TracerSnapshot(nullptr, name, sizeof(name), message, sizeof(message));
+      if (status == 0) {
+        Respond(control, sequence, 0, "{}", name);
+      } else {
+        Respond(control, sequence, status, "{}", message);
+      }
       break;
     }
     default:

@@ -14,6 +14,7 @@
 #include "heap_counters.h"
 #include "real_symbols.h"
 #include "thread_state.h"
+#include "trace_hooks.h"
 
 #define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -85,6 +86,12 @@ inline void* Next(Operator op) {
   return __builtin_expect(next != nullptr, true) ? next : LookUpLate(op);
 }
 
+// Every operator new takes the requested size first.
+template <typename... Rest>
+size_t RequestedBytes(size_t bytes, Rest...) {
+  return bytes;
+}
+
 inline bool Counting() { return g_counts && tls_state.guard_depth == 0; }
 
 [[noreturn]] void OutOfMemory() {
@@ -113,7 +120,7 @@ void* CountedNew(Operator op, Operator nothrow_op, Fallback fallback, Args... ar
     result = reinterpret_cast<void* (*)(Args..., const void*)>(nothrow)(args..., &g_nothrow_tag);
   }
   if (result == nullptr) result = reinterpret_cast<void* (*)(Args...)>(next)(args...);
-  if (result != nullptr && Counting()) CountAlloc(UsableSize(result));
+  if (result != nullptr && Counting()) CountAndTraceAlloc(result, RequestedBytes(args...), UsableSize(result));
   return result;
 }
 
@@ -127,7 +134,7 @@ void* CountedNewNothrow(Operator op, Fallback fallback, Args... args) {
     ScopedGuard guard;
     result = reinterpret_cast<void* (*)(Args...)>(next)(args...);
   }
-  if (result != nullptr && Counting()) CountAlloc(UsableSize(result));
+  if (result != nullptr && Counting()) CountAndTraceAlloc(result, RequestedBytes(args...), UsableSize(result));
   return result;
 }
 
@@ -136,7 +143,10 @@ void CountedDelete(Operator op, void* pointer, Args... args) {
   void* next = Next(op);
   if (__builtin_expect(next == nullptr, false)) return free(pointer);  // counted by the free hook
   if (!g_counts) return reinterpret_cast<void (*)(void*, Args...)>(next)(pointer, args...);  // free counts
-  if (pointer != nullptr && Counting()) CountFree(UsableSize(pointer));
+  if (pointer != nullptr && Counting()) {
+    TraceFree(pointer);
+    CountFree(UsableSize(pointer));
+  }
   // jemalloc's operator delete calls free through the PLT: under the guard, that free is not counted again.
   // (Deletes cannot throw, so the guard is always lowered again.)
   ScopedGuard guard;

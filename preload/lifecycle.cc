@@ -27,6 +27,7 @@
 #include "real_symbols.h"
 #include "segment_writer.h"
 #include "thread_state.h"
+#include "tracer_loader.h"
 
 #define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -48,10 +49,17 @@ void LogOptions() {
 #undef MEMTIDE_OPTION
 }
 
-void BeforeFork() { LockPublishing(); }
-void AfterForkInParent() { UnlockPublishing(); }
+void BeforeFork() {
+  LockPublishing();
+  TracerBeforeFork();
+}
+void AfterForkInParent() {
+  TracerAfterForkInParent();
+  UnlockPublishing();
+}
 void AfterForkInChild() {
   ScopedGuard guard;
+  TracerAfterForkInChild();
   ResetPublishingInChild();
   ResetMmapLockInChild();
   ResetHeapCountersInChild();
@@ -68,6 +76,7 @@ void AfterForkInChild() {
 void Finalize(int32_t exit_code) {
   if (g_initialized_pid == 0 || getpid() != g_initialized_pid) return;  // vfork child, or never started
   ScopedGuard guard;
+  TracerAtExit(exit_code);
   static bool finalized = false;
   StopMonitorPublishing();
   FlushCurrentThread();
@@ -90,6 +99,11 @@ void Finalize(int32_t exit_code) {
   UnlockPublishing();
 }
 
+void LeakCheckAtExit() {
+  if (g_initialized_pid != getpid()) return;  // a vfork child calling exit
+  TracerAtExit(-1);
+}
+
 __attribute__((constructor)) void InitializeMemtide() {
   ScopedGuard guard;
   EnsureRealSymbols();
@@ -105,6 +119,11 @@ __attribute__((constructor)) void InitializeMemtide() {
   ConfigureMemoryPolicy(g_options);
   g_initialized_pid = getpid();
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
+  StartTracer(g_options);
+  // The leak check runs as an exit handler registered now, before main: handlers run in reverse order, so it
+  // comes after every atexit handler and C++ static destructor the program registers (whose frees it must
+  // see), while the tracer module and its libraries are still intact (they are finalized after all handlers).
+  if (RunningTracer() != nullptr) atexit(LeakCheckAtExit);
   StartMonitorThread();
 }
 

@@ -11,13 +11,14 @@
 #include "heap_counters.h"
 #include "real_symbols.h"
 #include "thread_state.h"
+#include "trace_hooks.h"
 
 #define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
 #define MEMTIDE_NOINLINE __attribute__((noinline))
 
 using memtide::internal::BootstrapAllocate;
 using memtide::internal::BootstrapBlockSize;
-using memtide::internal::CountAlloc;
+using memtide::internal::CountAndTraceAlloc;
 using memtide::internal::CountFree;
 using memtide::internal::EnsureRealSymbols;
 using memtide::internal::g_real;
@@ -27,6 +28,8 @@ using memtide::internal::ScopedGuard;
 using memtide::internal::g_next_is_glibc;
 using memtide::internal::GlibcUsableSize;
 using memtide::internal::tls_state;
+using memtide::internal::TraceAlloc;
+using memtide::internal::TraceFree;
 using memtide::internal::UsableSize;
 
 namespace {
@@ -49,19 +52,19 @@ MEMTIDE_NOINLINE Bypass ClassifyBypass() {
   return tls_state.guard_depth != 0 ? Bypass::kUncounted : Bypass::kCounted;
 }
 
-inline void CountBlock(void* pointer) {
-  if (MEMTIDE_PREDICT_TRUE(pointer != nullptr)) CountAlloc(UsableSize(pointer));
+inline void CountBlock(void* pointer, size_t requested) {
+  if (MEMTIDE_PREDICT_TRUE(pointer != nullptr)) CountAndTraceAlloc(pointer, requested, UsableSize(pointer));
 }
 
 // Calls the real allocation function under the guard and counts the block it returns.
 template <typename Call>
-inline void* CountedAllocation(Call call) {
+inline void* CountedAllocation(size_t requested, Call call) {
   void* result;
   {
     ScopedGuard guard;
     result = call();
   }
-  CountBlock(result);
+  CountBlock(result, requested);
   return result;
 }
 
@@ -74,6 +77,7 @@ inline void CountedFree(void* pointer, Release release) {
     EnsureRealSymbols();  // a non-bootstrap block implies resolution finished
     if (tls_state.guard_depth != 0) return release();
   }
+  TraceFree(pointer);
   CountFree(UsableSize(pointer));
   ScopedGuard guard;
   release();
@@ -95,6 +99,7 @@ void* CountedReallocation(void* pointer, size_t bytes, Call call) {
     return call();  // guarded: the block is memtide's own
   }
   size_t old_usable = UsableSize(pointer);
+  TraceFree(pointer);  // before the call: the old address may be reused as soon as realloc releases it
   void* result;
   {
     ScopedGuard guard;
@@ -102,9 +107,11 @@ void* CountedReallocation(void* pointer, size_t bytes, Call call) {
   }
   if (result != nullptr) {
     CountFree(old_usable);
-    CountAlloc(UsableSize(result));
+    CountAndTraceAlloc(result, bytes, UsableSize(result));
   } else if (bytes == 0) {
     CountFree(old_usable);  // glibc's realloc(p, 0) frees p and returns NULL
+  } else {
+    TraceAlloc(pointer, old_usable, old_usable);  // failed: the old block lives on, traced from here
   }
   return result;
 }
@@ -117,7 +124,7 @@ MEMTIDE_EXPORT void* malloc(size_t bytes) {
   // costs one check, the call, and the counter update.
   if (MEMTIDE_PREDICT_TRUE(OnGlibcFastPath())) {
     void* result = g_real.malloc(bytes);
-    if (MEMTIDE_PREDICT_TRUE(result != nullptr)) CountAlloc(GlibcUsableSize(result));
+    if (MEMTIDE_PREDICT_TRUE(result != nullptr)) CountAndTraceAlloc(result, bytes, GlibcUsableSize(result));
     return result;
   }
   if (MustBypass()) {
@@ -127,12 +134,13 @@ MEMTIDE_EXPORT void* malloc(size_t bytes) {
       case Bypass::kCounted: break;
     }
   }
-  return CountedAllocation([&] { return g_real.malloc(bytes); });
+  return CountedAllocation(bytes, [&] { return g_real.malloc(bytes); });
 }
 
 MEMTIDE_EXPORT void free(void* pointer) {
   if (pointer == nullptr) return;
   if (MEMTIDE_PREDICT_TRUE(OnGlibcFastPath() && !IsBootstrapBlock(pointer))) {
+    TraceFree(pointer);
     CountFree(GlibcUsableSize(pointer));
     return g_real.free(pointer);
   }
@@ -152,7 +160,7 @@ MEMTIDE_EXPORT void* calloc(size_t count, size_t size) {
       case Bypass::kCounted: break;
     }
   }
-  return CountedAllocation([&] { return g_real.calloc(count, size); });
+  return CountedAllocation(bytes, [&] { return g_real.calloc(count, size); });
 }
 
 MEMTIDE_EXPORT void* realloc(void* pointer, size_t bytes) {
@@ -188,7 +196,7 @@ MEMTIDE_EXPORT int posix_memalign(void** out, size_t alignment, size_t bytes) {
     ScopedGuard guard;
     status = g_real.posix_memalign(out, alignment, bytes);
   }
-  if (status == 0) CountBlock(*out);
+  if (status == 0) CountBlock(*out, bytes);
   return status;
 }
 
@@ -204,7 +212,7 @@ void* AlignedAllocation(size_t bytes, size_t alignment, Call call) {
       case Bypass::kCounted: break;
     }
   }
-  return CountedAllocation(call);
+  return CountedAllocation(bytes, call);
 }
 
 }  // namespace

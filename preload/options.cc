@@ -70,6 +70,7 @@ void SetDefault(PathValue& value, const char* text) {
 }
 // Numeric defaults are written in options.def the way a user would write them (8MiB, 0.8, 1000).
 void SetDefault(int64_t& value, const char* text) {
+  if (ParseTraceMode(text, &value)) return;
   if (ParseSize(text, &value) || ParseRatioPermille(text, &value)) return;
   value = strtoll(text, nullptr, 10);
 }
@@ -108,6 +109,7 @@ bool ParseValue(const OptionInfo& info, const char* text, int64_t* value) {
     case OptionKind::kInt: return ParseInt(text, value);
     case OptionKind::kSize: return ParseSize(text, value);
     case OptionKind::kRatio: return ParseRatioPermille(text, value);
+    case OptionKind::kTraceMode: return ParseTraceMode(text, value);
     case OptionKind::kPath: return false;
   }
   return false;
@@ -120,6 +122,7 @@ const char* KindExample(OptionKind kind) {
     case OptionKind::kInt: return "a whole number";
     case OptionKind::kSize: return "a size such as 10000, 64KiB or 2G";
     case OptionKind::kRatio: return "a ratio such as 0.8 or 80%";
+    case OptionKind::kTraceMode: return "off, sample or full";
     case OptionKind::kPath: return "a path";
   }
   return "";
@@ -161,6 +164,18 @@ int LoadOne(const OptionInfo& info, int64_t* target, OptionProblemFn problem, vo
 const OptionInfo* OptionTable(size_t* count) {
   *count = sizeof(kTable) / sizeof(kTable[0]);
   return kTable;
+}
+
+bool ParseTraceMode(const char* text, int64_t* mode) {
+  if (text == nullptr) return false;
+  static constexpr const char* kNames[] = {"off", "sample", "full"};
+  for (int64_t i = 0; i < 3; ++i) {
+    if (EqualsIgnoreCase(text, kNames[i])) {
+      *mode = i;
+      return true;
+    }
+  }
+  return false;
 }
 
 bool ParseSize(const char* text, int64_t* bytes) {

@@ -9,7 +9,8 @@
 
 namespace memtide {
 
-enum class OptionKind { kPath, kDuration, kBool, kInt, kSize, kRatio };
+// kTraceMode: off, sample or full (kMemtideTraceOff/Sample/Full of tracer/tracer_module.h: 0, 1, 2).
+enum class OptionKind { kPath, kDuration, kBool, kInt, kSize, kRatio, kTraceMode };
 
 struct PathValue {
   char text[512];
@@ -22,6 +23,7 @@ struct Options {
 #define MEMTIDE_OPTION_FIELD_kInt int64_t
 #define MEMTIDE_OPTION_FIELD_kSize int64_t
 #define MEMTIDE_OPTION_FIELD_kRatio int64_t
+#define MEMTIDE_OPTION_FIELD_kTraceMode int64_t
 #define MEMTIDE_OPTION(field, env, kind, def, min, max, doc) MEMTIDE_OPTION_FIELD_##kind field;
 #include "options.def"
 #undef MEMTIDE_OPTION
@@ -55,6 +57,8 @@ bool ParseDurationMs(const char* text, int64_t* milliseconds);
 bool ParseBool(const char* text, int64_t* value);
 // Ratios: 0.8, 80%; in permille (800).
 bool ParseRatioPermille(const char* text, int64_t* permille);
+// off, sample, full (any case) -> 0, 1, 2.
+bool ParseTraceMode(const char* text, int64_t* mode);
 
 }  // namespace memtide
 

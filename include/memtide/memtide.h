@@ -56,6 +56,11 @@ MEMTIDE_API int64_t memtide_trim(void);
 /* All counters at once. */
 MEMTIDE_API void memtide_get_heap_stats(struct memtide_heap_stats *out);
 
+/* With tracing on (MEMTIDE_TRACE=sample|full): writes the live heap blocks grouped by allocation stack to
+ * `path` (a trace file: `memtide report`, `memtide diff` read it), like tracemalloc.take_snapshot().dump().
+ * Returns 0, or an errno value: ENOTSUP when tracing is off, or why the file could not be written. */
+MEMTIDE_API int memtide_snapshot(const char *path);
+
 /* GPU memory, per device, counted at the CUDA driver layer (README, "GPU memory"). Bytes are what the
  * driver was asked for; `device` is the process's device ordinal (as cudaSetDevice and torch number them). */
 struct memtide_gpu_stats {

@@ -22,50 +22,12 @@
 #include <vector>
 
 #include "run_process.h"
+#include "test_scratch.h"
 
 namespace memtide::e2e {
 namespace {
 
 using nlohmann::json;
-
-// A fresh directory for one test's segments and report, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/memtide_e2e_XXXXXX";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    REQUIRE_MESSAGE(mkdtemp(buffer.data()) != nullptr, "mkdtemp failed for " << pattern);
-    path_ = buffer.data();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// A finished run and how it was started, so every failing check can show both.
-struct Run {
-  ProcessOptions options;
-  ProcessResult result;
-  std::string Describe() const { return memtide::e2e::Describe(options, result); }
-};
-
-Run Execute(ProcessOptions options) {
-  Run run;
-  run.result = RunProcess(options);
-  run.options = std::move(options);
-  return run;
-}
 
 // CI runs this whole suite once more per allocator, stacked under memtide: MEMTIDE_E2E_ALLOCATOR names it
 // (mimalloc, jemalloc, tcmalloc) and MEMTIDE_E2E_ALLOCATOR_LIBRARY is its shared library.

@@ -4,6 +4,7 @@
 // response sequence equal to the request's. The preload functions it calls are stubbed here (when the mailbox
 // calls something new, the ordinary build's fuzz.control_mailbox fails to link: add the stub).
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "memtide/segment.h"
 #include "mmap_accounting.h"
 #include "segment_writer.h"
+#include "tracer_loader.h"
 #include "trim_mechanism.h"
 
 namespace {
@@ -29,6 +31,15 @@ void ResetMmapPeak() {}
 TrimResult TrimNow(TrimReason) { return TrimResult{}; }
 uint32_t DetectAllocator() { return g_allocator; }
 void GpuResetPeaks() {}
+// Tracing on or off by the input, like the allocator: a snapshot answers a file name or ENOTSUP.
+int TracerSnapshot(const char*, char* name, size_t name_size, char* message, size_t message_size) {
+  if (g_allocator % 2 == 0) {
+    snprintf(message, message_size, "tracing is off in this process");
+    return ENOTSUP;
+  }
+  snprintf(name, name_size, "memtide-snapshot.1.1.json");
+  return 0;
+}
 }  // namespace memtide::internal
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -21,50 +21,18 @@
 #include <vector>
 
 #include "run_process.h"
+#include "test_scratch.h"
 
 namespace memtide::gpu_test {
 namespace {
 
 using memtide::e2e::ProcessOptions;
 using memtide::e2e::ProcessResult;
+using memtide::e2e::Execute;
+using memtide::e2e::Run;
 using memtide::e2e::RunProcess;
+using memtide::e2e::TempDir;
 using nlohmann::json;
-
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/memtide_gpu_XXXXXX";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    REQUIRE_MESSAGE(mkdtemp(buffer.data()) != nullptr, "mkdtemp failed for " << pattern);
-    path_ = buffer.data();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-struct Run {
-  ProcessOptions options;
-  ProcessResult result;
-  std::string Describe() const { return memtide::e2e::Describe(options, result); }
-};
-
-Run Execute(ProcessOptions options) {
-  Run run;
-  run.result = RunProcess(options);
-  run.options = std::move(options);
-  return run;
-}
 
 // A program under LD_PRELOAD=libmemtide.so (plus `extra_preload`), segments in `dir`, the fake driver found
 // through LD_LIBRARY_PATH.

@@ -1,0 +1,64 @@
+// Slow paths of preload/trace_hooks.h: a thread's countdown ran out, or a free may concern a traced block.
+// Run inside the program's malloc/free, under the guard; they call the tracer module (which may lock).
+#include "trace_hooks.h"
+
+#include "tracer_loader.h"
+#include "tracer_module.h"
+
+namespace memtide::internal {
+
+int32_t g_trace_mode = kMemtideTraceOff;
+uint8_t g_sample_filter[1 << kSampleFilterBits];
+
+namespace {
+
+constexpr uint8_t kFilterSaturated = 255;
+
+void FilterAdd(const void* pointer) {
+  uint8_t* counter = &g_sample_filter[SampleFilterIndex(pointer)];
+  // A saturated counter stays saturated: its bucket then always takes the slow path (never a missed free).
+  uint8_t value = __atomic_load_n(counter, __ATOMIC_RELAXED);
+  while (value != kFilterSaturated &&
+         !__atomic_compare_exchange_n(counter, &value, value + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
+
+void FilterRemove(const void* pointer) {
+  uint8_t* counter = &g_sample_filter[SampleFilterIndex(pointer)];
+  uint8_t value = __atomic_load_n(counter, __ATOMIC_RELAXED);
+  while (value != kFilterSaturated && value != 0 &&
+         !__atomic_compare_exchange_n(counter, &value, value - 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
+
+}  // namespace
+
+__attribute__((noinline)) void TraceAllocSlow(void* pointer, size_t requested, size_t usable) {
+  int32_t mode = __atomic_load_n(&g_trace_mode, __ATOMIC_ACQUIRE);
+  const MemtideTracerApi* tracer = RunningTracer();
+  if (mode == kMemtideTraceOff || tracer == nullptr) {
+    tls_state.trace_countdown = INT64_MAX;
+    return;
+  }
+  ScopedGuard guard;
+  int tracked = 0;
+  if (mode == kMemtideTraceSample && tls_state.trace_rng == 0) {
+    // The thread's first allocation: draw its countdown and charge this block to it like any other, so the
+    // first block of every thread is not sampled with certainty (that would bias the estimates).
+    int64_t first = tracer->on_allocation(nullptr, 0, 0, &tls_state.trace_rng, &tracked);
+    tls_state.trace_countdown = first - static_cast<int64_t>(usable);
+    if (tls_state.trace_countdown >= 0) return;
+  }
+  int64_t next = tracer->on_allocation(pointer, requested, usable, &tls_state.trace_rng, &tracked);
+  if (tracked != 0 && mode == kMemtideTraceSample) FilterAdd(pointer);
+  tls_state.trace_countdown = next;
+}
+
+__attribute__((noinline)) void TraceFreeSlow(void* pointer) {
+  const MemtideTracerApi* tracer = RunningTracer();
+  if (tracer == nullptr) return;
+  ScopedGuard guard;
+  if (tracer->on_free(pointer) != 0 && g_trace_mode == kMemtideTraceSample) FilterRemove(pointer);
+}
+
+}  // namespace memtide::internal

@@ -1,0 +1,141 @@
+// See tracer_loader.h. Constructor, fork handlers, exit and the monitor thread; everything under the guard.
+#include "tracer_loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "thread_state.h"
+#include "trace_hooks.h"
+#include "tracer_module.h"
+
+namespace memtide::internal {
+namespace {
+
+const MemtideTracerApi* g_tracer = nullptr;
+bool g_at_exit_done = false;
+
+void LogLineFromTracer(const char* line) { Log("{}", line); }
+void WriteTextFromTracer(const char* text, size_t length) { WriteLogLine(text, length); }
+
+// The address range of libmemtide.so's own code: frames there are memtide's, not the program's.
+struct CodeRange {
+  uintptr_t load_bias;
+  uintptr_t begin;
+  uintptr_t end;
+};
+
+int FindOwnRange(dl_phdr_info* info, size_t, void* data) {
+  auto* range = static_cast<CodeRange*>(data);
+  if (info->dlpi_addr != range->load_bias) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& header = info->dlpi_phdr[i];
+    if (header.p_type != PT_LOAD || (header.p_flags & PF_X) == 0) continue;
+    uintptr_t begin = info->dlpi_addr + header.p_vaddr;
+    uintptr_t end = begin + header.p_memsz;
+    if (range->begin == 0 || begin < range->begin) range->begin = begin;
+    if (end > range->end) range->end = end;
+  }
+  return range->begin != 0 ? 1 : 0;
+}
+
+const char* ModeName(int64_t mode) { return mode == kMemtideTraceFull ? "full" : "sample"; }
+
+}  // namespace
+
+const MemtideTracerApi* RunningTracer() { return __atomic_load_n(&g_tracer, __ATOMIC_ACQUIRE); }
+
+void StartTracer(const Options& options) {
+  if (options.trace == kMemtideTraceOff) return;
+  ScopedGuard guard;
+  Dl_info self;
+  if (dladdr(reinterpret_cast<void*>(&StartTracer), &self) == 0 || self.dli_fname == nullptr) {
+    Log("MEMTIDE_TRACE={}: cannot find libmemtide.so's own path; tracing is off", ModeName(options.trace));
+    return;
+  }
+  char module_path[4096];
+  const char* slash = strrchr(self.dli_fname, '/');
+  size_t folder_length = slash != nullptr ? static_cast<size_t>(slash - self.dli_fname + 1) : 0;
+  static constexpr char kModuleName[] = "libmemtide_tracer.so";
+  if (folder_length + sizeof(kModuleName) > sizeof(module_path)) {
+    Log("MEMTIDE_TRACE={}: the path of libmemtide.so is too long; tracing is off", ModeName(options.trace));
+    return;
+  }
+  memcpy(module_path, self.dli_fname, folder_length);
+  memcpy(module_path + folder_length, kModuleName, sizeof(kModuleName));
+
+  void* module = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+  if (module == nullptr) {
+    const char* error = dlerror();
+    Log("MEMTIDE_TRACE={}: cannot load the tracer module: {}; tracing is off", ModeName(options.trace),
+        error != nullptr ? error : module_path);
+    return;
+  }
+  auto start = reinterpret_cast<MemtideTracerStartFunction>(dlsym(module, MEMTIDE_TRACER_ENTRY));
+  if (start == nullptr) {
+    Log("MEMTIDE_TRACE={}: {} has no {}; tracing is off", ModeName(options.trace), module_path, MEMTIDE_TRACER_ENTRY);
+    return;
+  }
+  CodeRange own{reinterpret_cast<uintptr_t>(self.dli_fbase), 0, 0};
+  // dli_fbase is the ELF header's address; for a shared object built at address 0 that is the load bias.
+  dl_iterate_phdr(FindOwnRange, &own);
+
+  MemtideTracerConfig config{};
+  config.abi_version = MEMTIDE_TRACER_ABI_VERSION;
+  config.mode = static_cast<int32_t>(options.trace);
+  config.sample_mean_bytes = options.trace_sample_bytes;
+  config.max_frames = static_cast<int32_t>(options.trace_frames);
+  config.leak_report_top = static_cast<int32_t>(options.leak_top);
+  config.trace_file = options.trace_file.text;
+  config.suppressions = options.suppressions.text;
+  config.segment_dir = options.dir.text;
+  config.skip_begin = own.begin;
+  config.skip_end = own.end;
+  config.log_line = LogLineFromTracer;
+  config.write_text = WriteTextFromTracer;
+  const MemtideTracerApi* api = start(&config);
+  if (api == nullptr) return;  // the module said why
+  if (api->abi_version != MEMTIDE_TRACER_ABI_VERSION) {
+    Log("MEMTIDE_TRACE={}: {} speaks tracer ABI {}, this libmemtide.so {}; tracing is off", ModeName(options.trace),
+        module_path, api->abi_version, MEMTIDE_TRACER_ABI_VERSION);
+    return;
+  }
+  __atomic_store_n(&g_tracer, api, __ATOMIC_RELEASE);
+  __atomic_store_n(&g_trace_mode, static_cast<int32_t>(options.trace), __ATOMIC_RELEASE);
+  LogVerbose("tracing on ({}), module {}", ModeName(options.trace), module_path);
+}
+
+void TracerBeforeFork() {
+  if (const MemtideTracerApi* tracer = RunningTracer()) tracer->before_fork();
+}
+
+void TracerAfterForkInParent() {
+  if (const MemtideTracerApi* tracer = RunningTracer()) tracer->after_fork_parent();
+}
+
+void TracerAfterForkInChild() {
+  g_at_exit_done = false;
+  if (const MemtideTracerApi* tracer = RunningTracer()) tracer->after_fork_child();
+}
+
+void TracerAtExit(int32_t exit_code) {
+  const MemtideTracerApi* tracer = RunningTracer();
+  if (tracer == nullptr || __atomic_exchange_n(&g_at_exit_done, true, __ATOMIC_ACQ_REL)) return;
+  ScopedGuard guard;
+  tracer->at_exit(exit_code);
+}
+
+int TracerSnapshot(const char* path, char* name, size_t name_size, char* message, size_t message_size) {
+  const MemtideTracerApi* tracer = RunningTracer();
+  if (tracer == nullptr) {
+    snprintf(message, message_size, "tracing is off in this process (start it with MEMTIDE_TRACE=sample or full)");
+    return ENOTSUP;
+  }
+  ScopedGuard guard;
+  return tracer->write_snapshot(path, name, name_size, message, message_size);
+}
+
+}  // namespace memtide::internal

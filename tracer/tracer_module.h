@@ -1,0 +1,72 @@
+// The contract between the always-loaded preload and the tracer module (libmemtide_tracer.so), which the
+// preload dlopens only when MEMTIDE_TRACE is sample or full (DESIGN.md decision 8). Plain C types only: the
+// two sides are built together but link different C++ runtimes (the preload's libstdc++ is static and hidden).
+//
+// Threading contract: every entry is called with the calling thread's reentrancy guard held (so whatever the
+// module allocates goes to the next allocator, untraced and uncounted). on_allocation/on_free run inside the
+// program's malloc/free on any thread, concurrently; they may take the module's own short locks but must never
+// call back into the preload, never unwind while holding a lock, never block on I/O. write_snapshot runs on the
+// monitor thread or the thread calling memtide_snapshot(); at_exit on the exiting thread.
+#ifndef MEMTIDE_TRACER_TRACER_MODULE_H_
+#define MEMTIDE_TRACER_TRACER_MODULE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MEMTIDE_TRACER_ABI_VERSION 1
+#define MEMTIDE_TRACER_ENTRY "memtide_tracer_start"
+
+enum { kMemtideTraceOff = 0, kMemtideTraceSample = 1, kMemtideTraceFull = 2 };
+
+struct MemtideTracerConfig {
+  uint32_t abi_version;        // MEMTIDE_TRACER_ABI_VERSION
+  int32_t mode;                // kMemtideTraceSample or kMemtideTraceFull
+  int64_t sample_mean_bytes;   // sample mode: mean of the geometric countdown over usable bytes
+  int32_t max_frames;          // at most 64
+  int32_t leak_report_top;     // stacks printed to the log at exit (0: none); leaks are still in the file
+  const char* trace_file;      // where at_exit writes the trace ("%p" = pid); empty: no file
+  const char* suppressions;    // LeakSanitizer-format file ("leak:PATTERN" lines); empty: none
+  const char* segment_dir;     // MEMTIDE_DIR, where write_snapshot puts the files it is asked for
+  // Frames whose return address lies in [skip_begin, skip_end) are memtide's own (libmemtide.so) and are
+  // dropped from the inner end of every stack; the module also drops its own.
+  uintptr_t skip_begin;
+  uintptr_t skip_end;
+  // The preload's logger: one line, no newline, prefixed "memtide: " by the preload. Allocation-free.
+  void (*log_line)(const char* line);
+  // Writes text as is (several lines, e.g. the leak report at exit) to the same place as log_line.
+  void (*write_text)(const char* text, size_t length);
+};
+
+struct MemtideTracerApi {
+  uint32_t abi_version;
+  // A block the preload decided to trace (pointer NULL: only draw the thread's first countdown, trace nothing) (full mode: every block; sample mode: the countdown ran out).
+  // `requested` is what the program asked for, `usable` what the allocator gave. Returns the thread's next
+  // countdown in usable bytes (full mode: 0). `rng_state` is the thread's own word (initial-exec TLS of the
+  // preload), zero on a thread's first call. Sets *tracked when the block is now in the live table.
+  int64_t (*on_allocation)(void* pointer, size_t requested, size_t usable, uint64_t* rng_state, int* tracked);
+  // Called before the real free of any block the preload may have traced. Returns 1 if it was tracked.
+  int (*on_free)(void* pointer);
+  // Writes the live allocations by stack to a new file in segment_dir and puts its name (no folder) in
+  // `name`. Returns 0, or an errno value with a one-line reason in `message`.
+  int (*write_snapshot)(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size);
+  // Process end (return from main, exit(), _exit()): writes the trace file and the leak text. exit_code is -1
+  // when unknown (exit()/return).
+  void (*at_exit)(int32_t exit_code);
+  // fork(): prepare takes every lock of the module; parent releases them; child re-creates them (one thread left).
+  void (*before_fork)(void);
+  void (*after_fork_parent)(void);
+  void (*after_fork_child)(void);
+};
+
+// Exported by libmemtide_tracer.so. Returns NULL (after logging one line) if the module cannot work.
+typedef const struct MemtideTracerApi* (*MemtideTracerStartFunction)(const struct MemtideTracerConfig* config);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // MEMTIDE_TRACER_TRACER_MODULE_H_
