@@ -20,6 +20,10 @@ Workloads:
                                   own malloc_trim(0) as the floor), mimalloc, jemalloc and tcmalloc, each
                                   plain and with libmemtide.so stacked first; one run per row
   trim cost                       malloc micro, memtide's default policy vs MEMTIDE_TRIM=0, alternating
+  tracing                         malloc micro (1 and 2 threads), python3 and g++: plain, MEMTIDE_TRACE=sample,
+                                  MEMTIDE_TRACE=full and heaptrack -r, alternating (recording only for both:
+                                  no trace file, no leak text); memory per live allocation in full mode from
+                                  bench/live_blocks.c (1M live 32-byte blocks, max RSS full minus off)
 """
 
 import argparse
@@ -36,6 +40,13 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 PLAIN, MEMTIDE, HEAPTRACK = "plain", "memtide", "heaptrack"
+SAMPLE, FULL = "sample", "full"  # memtide with MEMTIDE_TRACE=sample / full (the tracing section)
+TRACE_ENV = {SAMPLE: {"MEMTIDE_TRACE": "sample", "MEMTIDE_LEAK_TOP": "0"},
+             FULL: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0"}}
+SAMPLE_MICRO_TARGET, SAMPLE_REAL_TARGET = 1.10, 1.05  # sample mode / plain
+FULL_VS_HEAPTRACK_TARGET = 3.0                       # heaptrack -r time / full mode time, at least
+FULL_BYTES_PER_LIVE_TARGET = 64
+LIVE_BLOCKS = 1000000
 CONFIGS = (PLAIN, MEMTIDE, HEAPTRACK)
 MICRO_OPS = 8000000  # steps per thread: about 0.6 s per thread plain on the 2-core CI machine
 SPAWN_COUNT = 1000
@@ -107,7 +118,10 @@ class Runner:
     def command(self, workload, config, extra_env=None):
         argv = list(workload.argv)
         env = dict(self.base_env)
-        if config == MEMTIDE:
+        if config in TRACE_ENV:
+            env["LD_PRELOAD"] = self.preload
+            env.update(TRACE_ENV[config])
+        elif config == MEMTIDE:
             if workload.spawn_loop:
                 argv[2:2] = ["--preload", self.preload]  # after "spawn_loop COUNT"
             else:
@@ -151,7 +165,7 @@ class Runner:
         if code != 0:
             raise BenchError(f"{workload.name} [{config}] exited with {code}: {' '.join(argv)}\n"
                              f"{stderr[-2000:]}")
-        if config == MEMTIDE and "cannot be preloaded" in stderr:
+        if config in (MEMTIDE, SAMPLE, FULL) and "cannot be preloaded" in stderr:
             raise BenchError(f"{workload.name} [memtide]: the preload did not load:\n{stderr[-2000:]}")
         seconds = wall
         if workload.self_timed:
@@ -483,6 +497,71 @@ def print_trim_cost(rows):
     print()
 
 
+def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
+    """Sample and full tracing next to plain and heaptrack, same run, alternating. Returns rows and the
+    memory-per-live-allocation measurement."""
+    rows = []
+    for workload in workloads:
+        configs = [PLAIN, SAMPLE, FULL] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
+        samples, cpu = measure(runner, workload, configs, reps, log)
+        micro = workload.self_timed
+        row = {"workload": workload.name, "samples": samples, "cpu_samples": cpu,
+               "plain_s": statistics.median(samples[PLAIN]),
+               "sample_s": statistics.median(samples[SAMPLE]), "full_s": statistics.median(samples[FULL]),
+               "sample_ratio": paired_ratio(samples, SAMPLE), "full_ratio": paired_ratio(samples, FULL),
+               "sample_target": SAMPLE_MICRO_TARGET if micro else SAMPLE_REAL_TARGET,
+               "heaptrack_s": statistics.median(samples[HEAPTRACK]) if HEAPTRACK in samples else None,
+               "heaptrack_ratio": paired_ratio(samples, HEAPTRACK) if HEAPTRACK in samples else None}
+        row["heaptrack_over_full"] = (statistics.median(h / f for h, f in zip(samples[HEAPTRACK], samples[FULL]))
+                                      if HEAPTRACK in samples else None)
+        row["sample_pass"] = row["sample_ratio"] <= row["sample_target"]
+        row["full_pass"] = (row["heaptrack_over_full"] >= FULL_VS_HEAPTRACK_TARGET
+                            if row["heaptrack_over_full"] is not None else None)
+        row["plain_spread"] = (max(samples[PLAIN]) - min(samples[PLAIN])) / row["plain_s"]
+        rows.append(row)
+    memory = None
+    if live_blocks is not None:
+        workload = Workload("live blocks", [live_blocks, "--blocks", str(LIVE_BLOCKS), "--size", "32"], 0, False)
+        off, full = [], []
+        runner.run(workload, MEMTIDE)
+        for rep in range(reps):
+            for config in rotated([MEMTIDE, FULL], rep):
+                (off if config == MEMTIDE else full).append(runner.run(workload, config).maxrss_bytes)
+        per_block = (statistics.median(full) - statistics.median(off)) / LIVE_BLOCKS
+        log(f"  live blocks: off {[b // 1024 for b in off]} KiB, full {[b // 1024 for b in full]} KiB")
+        memory = {"off_bytes": statistics.median(off), "full_bytes": statistics.median(full),
+                  "bytes_per_live_block": per_block, "target": FULL_BYTES_PER_LIVE_TARGET,
+                  "pass": per_block <= FULL_BYTES_PER_LIVE_TARGET}
+    return rows, memory
+
+
+def print_tracing(rows, memory):
+    print("Tracing: memtide MEMTIDE_TRACE=sample and =full vs plain and heaptrack -r, alternating, same run")
+    header = ["workload", "plain (s)", "sample (s)", "ratio", "target", "result", "full (s)", "ratio",
+              "heaptrack (s)", "ratio", "heaptrack/full", "target", "result", "plain spread"]
+    lines = []
+    for r in rows:
+        lines.append([r["workload"], f"{r['plain_s']:.3f}", f"{r['sample_s']:.3f}", fmt_ratio(r["sample_ratio"]),
+                      f"<= {r['sample_target']:.2f}x", "PASS" if r["sample_pass"] else "MISS",
+                      f"{r['full_s']:.3f}", fmt_ratio(r["full_ratio"]),
+                      f"{r['heaptrack_s']:.3f}" if r["heaptrack_s"] is not None else "skipped",
+                      fmt_ratio(r["heaptrack_ratio"]), fmt_ratio(r["heaptrack_over_full"]),
+                      f">= {FULL_VS_HEAPTRACK_TARGET:.1f}x",
+                      "-" if r["full_pass"] is None else ("PASS" if r["full_pass"] else "MISS"),
+                      f"{r['plain_spread'] * 100:.1f}%"])
+    widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
+    for cells in [header, ["-" * w for w in widths]] + lines:
+        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                        for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+    if memory is not None:
+        print()
+        print(f"Full-mode memory ({LIVE_BLOCKS:,} live 32-byte blocks, median max RSS): tracing off "
+              f"{memory['off_bytes'] / MIB:.1f} MiB, full {memory['full_bytes'] / MIB:.1f} MiB: "
+              f"{memory['bytes_per_live_block']:.1f} bytes per live allocation (table + depot); target "
+              f"<= {memory['target']}: {'PASS' if memory['pass'] else 'MISS'}")
+    print()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", required=True, help="CMake build folder with lib/ and bench/")
@@ -508,6 +587,7 @@ def main():
     micro = os.path.join(build, "bench", "malloc_micro")
     spawn = os.path.join(build, "bench", "spawn_loop")
     fragmentation = os.path.join(build, "bench", "fragmentation")
+    live_blocks = os.path.join(build, "bench", "live_blocks")
     cli = os.path.join(build, "bin", "memtide")
     cli = cli if os.access(cli, os.X_OK) else None
     for path in (preload, micro, spawn, fragmentation):
@@ -536,9 +616,13 @@ def main():
     def selected(name):
         return not args.only or any(text in name for text in args.only)
 
+    workloads_before_selection = workloads
     workloads = [w for w in workloads if selected(w.name)]
     run_fragmentation = selected("fragmentation")
     trim_cost_threads = [t for t in (1, 2) if selected(f"trim cost, malloc micro, {t} thread")]
+    all_workloads = workloads_before_selection
+    tracing_workloads = [w for w in all_workloads if not w.spawn_loop and selected("tracing, " + w.name)]
+    tracing_memory = selected("tracing, live blocks")
 
     configs_text = ", ".join(c for c in CONFIGS if c != HEAPTRACK or heaptrack) if workloads else "per section"
     print(f"memtide bench: {args.reps} repetitions, configurations alternating ({configs_text}), "
@@ -551,6 +635,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="memtide-bench.", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     rows, rss, started = [], None, time.monotonic()
     trim_cost_rows, frag_results, frag_checks = [], None, []
+    tracing_rows, tracing_mem = [], None
     try:
         runner = Runner(preload, heaptrack, scratch, cli)
         segment_bytes = check_preload(runner, micro1, log)
@@ -575,6 +660,12 @@ def main():
             rss = measure_rss(runner, micro1, args.reps, segment_bytes, log)
         for threads in trim_cost_threads:
             trim_cost_rows.append(measure_trim_cost(runner, micro, threads, args.reps, log))
+        if tracing_workloads or tracing_memory:
+            tracer_module = os.path.join(build, "lib", "libmemtide_tracer.so")
+            if not os.path.exists(tracer_module):
+                raise BenchError(f"{tracer_module} is missing: the tracing section needs the tracer module")
+            tracing_rows, tracing_mem = measure_tracing(runner, tracing_workloads, heaptrack,
+                                                        live_blocks if tracing_memory else None, args.reps, log)
         if run_fragmentation:
             frag_results, frag_checks = measure_fragmentation(runner, fragmentation, args.frag_mib,
                                                               args.frag_hold_ms, log, notes)
@@ -614,6 +705,8 @@ def main():
         print_table(rows, rss, [])
     if trim_cost_rows:
         print_trim_cost(trim_cost_rows)
+    if tracing_rows or tracing_mem is not None:
+        print_tracing(tracing_rows, tracing_mem)
     if frag_results is not None:
         print_fragmentation(frag_results, frag_checks, args.frag_mib, args.frag_hold_ms)
     for note in notes:
@@ -621,7 +714,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"reps": args.reps, "rows": rows, "rss": rss, "trim_cost": trim_cost_rows,
-                       "fragmentation": frag_results,
+                       "fragmentation": frag_results, "tracing": tracing_rows, "tracing_memory": tracing_mem,
                        "fragmentation_checks": [{"check": t, "pass": ok} for t, ok in frag_checks],
                        "notes": notes}, f, indent=2)
     return 0

@@ -1,0 +1,25 @@
+// Leaks one block of 21001 bytes from LeakForPath(), then ends the way argv[1] says: return, exit, _exit or
+// kill (SIGKILL: no exit handler can run, so no leak check). The trace must name LeakForPath in each case
+// where the process could still write it.
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void* g_kept;
+
+__attribute__((noinline)) void LeakForPath(void) {
+  g_kept = malloc(21001);
+  memset(g_kept, 1, 21001);
+  g_kept = NULL;  // lost: a real leak, not a still-reachable block
+}
+
+int main(int argc, char** argv) {
+  const char* how = argc > 1 ? argv[1] : "return";
+  LeakForPath();
+  free(malloc(5000));
+  if (strcmp(how, "exit") == 0) exit(0);
+  if (strcmp(how, "_exit") == 0) _exit(0);
+  if (strcmp(how, "kill") == 0) raise(SIGKILL);
+  return 0;
+}

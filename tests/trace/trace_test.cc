@@ -1,0 +1,315 @@
+// End-to-end tests of tracing: the programs in tests/trace/programs/ run under LD_PRELOAD=libmemtide.so with
+// MEMTIDE_TRACE=full (or through `memtide run --leaks`), and their trace files are read back through the CLI
+// (`memtide report --format json`, `diff --json`, `snapshot`), so each test covers capture, the file format
+// and symbolization together. One test per robustness case of the issue: every way a process ends, frames
+// without unwind info, signal frames, fork, threads started before tracing, memtide's own allocations.
+//
+// Paths come from tests/trace/CMakeLists.txt: MEMTIDE_TRACE_PRELOAD, MEMTIDE_TRACE_CLI, MEMTIDE_TRACE_<PROGRAM>.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "run_process.h"
+#include "test_scratch.h"
+
+namespace memtide::e2e {
+namespace {
+
+using nlohmann::json;
+
+// The program under LD_PRELOAD with full tracing, its trace written to dir/trace.<pid>.json.
+Run RunTraced(const TempDir& dir, std::vector<std::string> argv, std::map<std::string, std::string> env = {}) {
+  env.emplace("LD_PRELOAD", MEMTIDE_TRACE_PRELOAD);
+  env.emplace("MEMTIDE_DIR", dir.path());
+  env.emplace("MEMTIDE_TRACE", "full");
+  env.emplace("MEMTIDE_TRACE_FILE", dir.File("trace.%p.json"));
+  env.emplace("MEMTIDE_LEAK_TOP", "0");
+  ProcessOptions options;
+  options.argv = std::move(argv);
+  options.env = std::move(env);
+  return Execute(std::move(options));
+}
+
+Run RunCli(std::vector<std::string> arguments, std::map<std::string, std::string> env = {}) {
+  ProcessOptions options;
+  options.argv = {MEMTIDE_TRACE_CLI};
+  options.argv.insert(options.argv.end(), arguments.begin(), arguments.end());
+  options.env = std::move(env);
+  return Execute(std::move(options));
+}
+
+std::vector<std::string> TraceFiles(const TempDir& dir) {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("trace.", 0) == 0 && name.size() > 5 && name.substr(name.size() - 5) == ".json") {
+      files.push_back(entry.path().string());
+    }
+  }
+  return files;
+}
+
+// `memtide report FILE --format json`, parsed.
+json Rendered(const std::string& file) {
+  Run run = RunCli({"report", file, "--format", "json"});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  return json::parse(run.result.out);
+}
+
+bool StackHas(const json& stack, const std::string& function) {
+  for (const json& frame : stack) {
+    if (frame.value("function", "").find(function) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Leaked bytes and blocks, over every leak entry (runtime's own excluded) whose sizes include `size`.
+struct Leaked {
+  int64_t bytes = 0;
+  int64_t blocks = 0;
+  json stack;  // of the last matching entry
+};
+
+Leaked LeakOfSize(const json& report, int64_t size, const char* list = "leaks") {
+  Leaked found;
+  for (const json& leak : report.value(list, json::array())) {
+    for (const json& each : leak.value("sizes", json::array())) {
+      if (each.get<int64_t>() != size) continue;
+      found.bytes += leak["bytes"].get<int64_t>();
+      found.blocks += leak["count"].get<int64_t>();
+      found.stack = leak["stack"];
+    }
+  }
+  return found;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST_CASE("every way out of main leaves a trace naming the leaking function") {
+  for (const char* how : {"return", "exit", "_exit"}) {
+    TempDir dir;
+    Run run = RunTraced(dir, {MEMTIDE_TRACE_LEAK_PATHS, how});
+    INFO(how << "\n" << run.Describe());
+    REQUIRE(run.result.exit_code == 0);
+    std::vector<std::string> files = TraceFiles(dir);
+    REQUIRE(files.size() == 1);
+    json report = Rendered(files[0]);
+    Leaked leaked = LeakOfSize(report, 21001);
+    CHECK(leaked.bytes == 21001);
+    CHECK(leaked.blocks == 1);
+    REQUIRE(!leaked.stack.empty());
+    CHECK(leaked.stack[0]["function"].get<std::string>().find("LeakForPath") != std::string::npos);
+    CHECK(StackHas(leaked.stack, "main"));
+    CHECK(LeakOfSize(report, 5000).blocks == 0);  // freed
+  }
+}
+
+TEST_CASE("SIGKILL: memtide run says the leak check could not run") {
+  TempDir dir;
+  Run run = RunCli({"run", "--leaks", "--dir", dir.path(), "--report", dir.File("report.json"), "--",
+                    MEMTIDE_TRACE_LEAK_PATHS, "kill"});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 128 + 9);
+  CHECK(run.result.err.find("no leak check") != std::string::npos);
+  json report = json::parse(ReadFile(dir.File("report.json")));
+  CHECK(report.contains("trace_status"));
+  CHECK(report["trace_status"].get<std::string>() != "ok");
+}
+
+TEST_CASE("memtide run --leaks reports the leak with its symbolized stack") {
+  TempDir dir;
+  Run run = RunCli({"run", "--leaks", "--dir", dir.path(), "--report", dir.File("report.json"), "--",
+                    MEMTIDE_TRACE_LEAK_PATHS, "exit"});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.err.find("LeakForPath") != std::string::npos);
+  json report = json::parse(ReadFile(dir.File("report.json")));
+  Leaked leaked = LeakOfSize(report, 21001);
+  CHECK(leaked.bytes == 21001);
+  CHECK(report["leaked_bytes"].get<int64_t>() >= 21001);
+}
+
+TEST_CASE("frames without unwind info (JIT code, no unwind tables) neither crash nor lose blocks") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_UNWIND_HOSTILE});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  json report = Rendered(files[0]);
+  CHECK(LeakOfSize(report, 21011).bytes + LeakOfSize(report, 21011, "runtime_leaks").bytes == 21011);
+  if (run.result.out.find("jit 3") != std::string::npos) {
+    CHECK(LeakOfSize(report, 21012).bytes + LeakOfSize(report, 21012, "runtime_leaks").bytes == 3 * 21012);
+  }
+}
+
+TEST_CASE("stacks reach through signal frames, and a busy profiling timer changes nothing") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_SIGNAL_ALLOC});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.out == "ticks 1\n");
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  json report = Rendered(files[0]);
+  Leaked leaked = LeakOfSize(report, 21021);
+  CHECK(leaked.bytes == 21021);
+  CHECK(StackHas(leaked.stack, "AllocateInHandler"));
+  CHECK(StackHas(leaked.stack, "RaiseFromMain"));
+  CHECK(StackHas(leaked.stack, "main"));
+}
+
+TEST_CASE("a fork child traces into its own file, with what it inherited") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_FORK_LEAKS});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  int child = 0, parent = 0;
+  std::istringstream lines(run.result.out);
+  std::string word;
+  int pid;
+  while (lines >> word >> pid) (word == "child" ? child : parent) = pid;
+  REQUIRE(child > 0);
+  REQUIRE(parent > 0);
+  json child_report = Rendered(dir.File("trace." + std::to_string(child) + ".json"));
+  json parent_report = Rendered(dir.File("trace." + std::to_string(parent) + ".json"));
+  CHECK(LeakOfSize(child_report, 21031).bytes == 21031);
+  CHECK(LeakOfSize(child_report, 21032).bytes == 21032);
+  CHECK(LeakOfSize(child_report, 21033).bytes == 0);
+  CHECK(LeakOfSize(parent_report, 21031).bytes == 21031);
+  CHECK(LeakOfSize(parent_report, 21032).bytes == 0);
+  CHECK(LeakOfSize(parent_report, 21033).bytes == 21033);
+  CHECK(StackHas(LeakOfSize(child_report, 21032).stack, "LeakInChild"));
+}
+
+TEST_CASE("a thread started by a library constructor before main is traced") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_EARLY_THREAD});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  Leaked leaked = LeakOfSize(Rendered(files[0]), 21041);
+  CHECK(leaked.bytes == 21041);
+  CHECK(StackHas(leaked.stack, "EarlyThreadLeak"));
+}
+
+TEST_CASE("a program that frees everything has no leaks: memtide's own memory is never traced") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_NO_LEAKS});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  json report = Rendered(files[0]);
+  INFO(report.dump(1));
+  CHECK(report["leaks"].empty());
+  CHECK(report["leaked_bytes"].get<int64_t>() == 0);
+}
+
+TEST_CASE("memtide_snapshot() twice, then memtide diff shows the growth at its stack") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_SNAPSHOT_GROWTH, dir.File("a.json"), dir.File("b.json")});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.out == "snapshots 0 0\n");
+  Run diff = RunCli({"diff", dir.File("a.json"), dir.File("b.json"), "--json"});
+  INFO(diff.Describe());
+  REQUIRE(diff.result.exit_code == 0);
+  json growth = json::parse(diff.result.out);
+  const json& entries = growth.is_array() ? growth : growth.value("diffs", growth.value("stacks", json::array()));
+  REQUIRE(!entries.empty());
+  const json& top = entries[0];
+  CHECK(top["size_diff"].get<int64_t>() == 10 * 21051);
+  CHECK(top["count_diff"].get<int64_t>() == 10);
+  CHECK(StackHas(top["stack"], "GrowOnce"));
+}
+
+TEST_CASE("memtide snapshot PID reads a running process's live blocks through the mailbox") {
+  TempDir dir;
+  std::string ready = dir.File("ready"), done = dir.File("done"), out = dir.File("snap.json");
+  std::string script =
+      "\"$1\" \"$2\" \"$3\" & pid=$!; for i in $(seq 500); do [ -e \"$2\" ] && break; sleep 0.01; done; "
+      "sleep 0.2; \"$4\" snapshot $pid -o \"$5\" --dir \"$6\"; status=$?; touch \"$3\"; wait $pid; exit $status";
+  ProcessOptions options;
+  options.argv = {"/bin/sh", "-c", script, "sh", MEMTIDE_TRACE_LIVE_SERVER, ready, done, MEMTIDE_TRACE_CLI, out,
+                  dir.path()};
+  options.env = {{"LD_PRELOAD", MEMTIDE_TRACE_PRELOAD}, {"MEMTIDE_DIR", dir.path()}, {"MEMTIDE_TRACE", "full"},
+                 {"MEMTIDE_LEAK_TOP", "0"}};
+  Run run = Execute(std::move(options));
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  json report = Rendered(out);
+  int64_t held = 0;
+  for (const json& site : report.value("sites", json::array())) {
+    if (StackHas(site["stack"], "HoldBlocks")) held += site["bytes"].get<int64_t>();
+  }
+  CHECK(held == 3 * 21061);
+}
+
+TEST_CASE("memtide snapshot of a process that does not trace says so in one line") {
+  TempDir dir;
+  std::string ready = dir.File("ready"), done = dir.File("done"), out = dir.File("snap.json");
+  std::string script =
+      "\"$1\" \"$2\" \"$3\" & pid=$!; for i in $(seq 500); do [ -e \"$2\" ] && break; sleep 0.01; done; "
+      "sleep 0.2; \"$4\" snapshot $pid -o \"$5\" --dir \"$6\"; status=$?; touch \"$3\"; wait $pid; exit $status";
+  ProcessOptions options;
+  options.argv = {"/bin/sh", "-c", script, "sh", MEMTIDE_TRACE_LIVE_SERVER, ready, done, MEMTIDE_TRACE_CLI, out,
+                  dir.path()};
+  options.env = {{"LD_PRELOAD", MEMTIDE_TRACE_PRELOAD}, {"MEMTIDE_DIR", dir.path()}};
+  Run run = Execute(std::move(options));
+  INFO(run.Describe());
+  CHECK(run.result.exit_code != 0);
+  CHECK(run.result.err.find("tracing is off") != std::string::npos);
+  CHECK(std::count(run.result.err.begin(), run.result.err.end(), '\n') == 1);
+}
+
+TEST_CASE("under plain LD_PRELOAD the leak report goes to standard error at exit") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_LEAK_PATHS, "return"}, {{"MEMTIDE_LEAK_TOP", "5"}});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.err.find("21,001") != std::string::npos);
+  CHECK(run.result.err.find("LeakForPath") != std::string::npos);
+}
+
+TEST_CASE("a bad MEMTIDE_TRACE value is one line and the program runs untraced") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_LEAK_PATHS, "return"}, {{"MEMTIDE_TRACE", "everything"}});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 0);
+  CHECK(run.result.err.find("MEMTIDE_TRACE='everything' is not off, sample or full") != std::string::npos);
+  CHECK(std::count(run.result.err.begin(), run.result.err.end(), '\n') == 1);
+  CHECK(TraceFiles(dir).empty());
+}
+
+TEST_CASE("without the tracer module next to libmemtide.so, tracing turns itself off in one line") {
+  TempDir dir;
+  std::string lonely = dir.File("libmemtide.so");
+  std::filesystem::copy_file(MEMTIDE_TRACE_PRELOAD, lonely);
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_LEAK_PATHS, "return"}, {{"LD_PRELOAD", lonely}});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 0);
+  CHECK(run.result.err.find("cannot load the tracer module") != std::string::npos);
+  CHECK(std::count(run.result.err.begin(), run.result.err.end(), '\n') == 1);
+  CHECK(TraceFiles(dir).empty());
+}
+
+}  // namespace
+}  // namespace memtide::e2e
