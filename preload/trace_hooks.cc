@@ -8,6 +8,7 @@
 namespace memtide::internal {
 
 int32_t g_trace_mode = kMemtideTraceOff;
+bool g_trace_decided = false;
 uint8_t g_sample_filter[1 << kSampleFilterBits];
 
 namespace {
@@ -37,7 +38,9 @@ __attribute__((noinline)) void TraceAllocSlow(void* pointer, size_t requested, s
   int32_t mode = __atomic_load_n(&g_trace_mode, __ATOMIC_ACQUIRE);
   const MemtideTracerApi* tracer = RunningTracer();
   if (mode == kMemtideTraceOff || tracer == nullptr) {
-    tls_state.trace_countdown = INT64_MAX;
+    // Before the constructor has decided, tracing may still start: keep asking (only allocations made by
+    // libraries initialized before memtide pay this). Afterwards, off is final for this process image.
+    tls_state.trace_countdown = __atomic_load_n(&g_trace_decided, __ATOMIC_ACQUIRE) ? INT64_MAX : 0;
     return;
   }
   ScopedGuard guard;

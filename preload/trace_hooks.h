@@ -25,6 +25,8 @@ namespace memtide::internal {
 // kMemtideTraceOff/Sample/Full (tracer/tracer_module.h). Written once the module has started (release),
 // read relaxed on the hot path.
 extern int32_t g_trace_mode;
+// Set (release) once the constructor has started tracing or left it off.
+extern bool g_trace_decided;
 
 inline constexpr int kSampleFilterBits = 16;
 extern uint8_t g_sample_filter[1 << kSampleFilterBits];

@@ -48,7 +48,18 @@ const char* ModeName(int64_t mode) { return mode == kMemtideTraceFull ? "full" :
 
 const MemtideTracerApi* RunningTracer() { return __atomic_load_n(&g_tracer, __ATOMIC_ACQUIRE); }
 
+namespace {
+void StartTracerModule(const Options& options);
+}  // namespace
+
 void StartTracer(const Options& options) {
+  StartTracerModule(options);
+  __atomic_store_n(&g_trace_decided, true, __ATOMIC_RELEASE);
+}
+
+namespace {
+
+void StartTracerModule(const Options& options) {
   if (options.trace == kMemtideTraceOff) return;
   ScopedGuard guard;
   Dl_info self;
@@ -107,6 +118,8 @@ void StartTracer(const Options& options) {
   __atomic_store_n(&g_trace_mode, static_cast<int32_t>(options.trace), __ATOMIC_RELEASE);
   LogVerbose("tracing on ({}), module {}", ModeName(options.trace), module_path);
 }
+
+}  // namespace
 
 void TracerBeforeFork() {
   if (const MemtideTracerApi* tracer = RunningTracer()) tracer->before_fork();
