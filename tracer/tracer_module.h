@@ -43,12 +43,18 @@ struct MemtideTracerConfig {
 
 struct MemtideTracerApi {
   uint32_t abi_version;
-  // A block the preload decided to trace (pointer NULL: only draw the thread's first countdown, trace nothing) (full mode: every block; sample mode: the countdown ran out).
+  // A block the preload decided to trace (full mode: every block; sample mode: the countdown ran out), or
+  // pointer NULL: only draw the thread's first countdown, trace nothing.
   // `requested` is what the program asked for, `usable` what the allocator gave. Returns the thread's next
   // countdown in usable bytes (full mode: 0). `rng_state` is the thread's own word (initial-exec TLS of the
   // preload), zero on a thread's first call. Sets *tracked when the block is now in the live table.
+  // Sample mode: the countdown is floor(distance to the next sample point) from the end of this block; the
+  // preload lowers it by each block's usable size and calls again when it drops below zero (not at zero:
+  // that is what makes p(u) = 1 - exp(-u/mean) exact, tracer/sampling.h). A first call with a non-null pointer
+  // and *rng_state zero is also unbiased: the module then samples the block only if the first point falls in it.
   int64_t (*on_allocation)(void* pointer, size_t requested, size_t usable, uint64_t* rng_state, int* tracked);
   // Called before the real free of any block the preload may have traced. Returns 1 if it was tracked.
+  // In sample mode an address the module never sampled is answered without a lock (its own counting filter).
   int (*on_free)(void* pointer);
   // Writes the live allocations by stack to a new file in segment_dir and puts its name (no folder) in
   // `name`. Returns 0, or an errno value with a one-line reason in `message`.
@@ -57,6 +63,7 @@ struct MemtideTracerApi {
   // when unknown (exit()/return).
   void (*at_exit)(int32_t exit_code);
   // fork(): prepare takes every lock of the module; parent releases them; child re-creates them (one thread left).
+  // before_fork waits for a snapshot or exit trace being written by another thread to finish.
   void (*before_fork)(void);
   void (*after_fork_parent)(void);
   void (*after_fork_child)(void);

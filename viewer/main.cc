@@ -7,11 +7,15 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "check_command.h"
+#include "diff_command.h"
 #include "fmt/format.h"
 #include "options.h"
 #include "outside_cli.h"
+#include "report_command.h"
 #include "run_command.h"
 #include "show_command.h"
+#include "snapshot_command.h"
 
 namespace memtide {
 namespace {
@@ -33,17 +37,6 @@ std::string EnvironmentHelp() {
   return text;
 }
 
-// A CLI11 validator for sizes such as 10000, 64KiB, 512MiB, 2G.
-CLI::Validator SizeValidator() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        int64_t bytes;
-        if (!ParseSize(text.c_str(), &bytes)) return fmt::format("'{}' is not a size such as 10000, 64KiB or 2G", text);
-        return {};
-      },
-      "SIZE");
-}
-
 std::string DefaultDirectory() {
   Options options;
   LoadOptions(&options, nullptr, nullptr);
@@ -56,16 +49,26 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", "memtide " MEMTIDE_VERSION);
 
   RunOptions run;
-  std::string max_peak;
-  std::string max_gpu_peak;
+  BudgetFlags run_budgets;
+  std::string trace_mode;
+  bool leaks = false;
   CLI::App* run_command = app.add_subcommand("run", "Run a program under memtide and report its memory");
   run_command->add_option("--report", run.report_path, "Write the JSON report to FILE")->type_name("FILE");
-  run_command->add_option("--max-peak", max_peak, "Fail (exit 3) if the heap peak exceeds SIZE")
-      ->check(SizeValidator());
+  AddBudgetFlags(run_command, &run_budgets, true);
+  CLI::Option* trace_option =
+      run_command
+          ->add_option("--trace", trace_mode,
+                       "Record allocation stacks: sample (cheap, estimates) or full (every block); prints the "
+                       "leaks and the stacks at the peak")
+          ->check(CLI::IsMember({"sample", "full"}));
+  run_command->add_flag("--leaks", leaks, "Leak check: --trace full, leaks printed and in the report")
+      ->excludes(trace_option);
   run_command
-      ->add_option("--max-gpu-peak", max_gpu_peak,
-                   "Fail (exit 3) if any GPU's device-memory peak (CUDA driver allocations) exceeds SIZE")
-      ->check(SizeValidator());
+      ->add_option("--suppressions", run.suppressions_path,
+                   "LeakSanitizer-format file of leak:PATTERN lines (needs --leaks or --trace)")
+      ->type_name("FILE");
+  run_command->add_option("--top", run.top, "Stacks printed per section (default: 10; 0: all)")
+      ->check(CLI::NonNegativeNumber);
   run_command->add_option("--dir", run.directory, "Segment directory (default: MEMTIDE_DIR or /dev/shm)")
       ->type_name("DIR");
   run_command->add_flag("--keep-segment", run.keep_segment, "Leave the segment file in place after the run");
@@ -88,6 +91,16 @@ int Main(int argc, char** argv) {
   // top, gc, trim, reset-peak, doctor, monitor, export (viewer/outside_cli.cc).
   OutsideCommands outside(&app);
 
+  // Trace files: report, diff, check, snapshot.
+  ReportOptions report_options;
+  CLI::App* report_command = AddReportCommand(&app, &report_options);
+  DiffOptions diff_options;
+  CLI::App* diff_command = AddDiffCommand(&app, &diff_options);
+  CheckOptions check_options;
+  CLI::App* check_command = AddCheckCommand(&app, &check_options);
+  SnapshotOptions snapshot_options;
+  CLI::App* snapshot_command = AddSnapshotCommand(&app, &snapshot_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -100,19 +113,25 @@ int Main(int argc, char** argv) {
 
   absl::Status status;
   if (run_command->parsed()) {
-    if (!max_peak.empty()) {
-      int64_t bytes = 0;
-      ParseSize(max_peak.c_str(), &bytes);
-      run.max_peak_bytes = bytes;
-    }
-    if (!max_gpu_peak.empty()) {
-      int64_t bytes = 0;
-      ParseSize(max_gpu_peak.c_str(), &bytes);
-      run.max_gpu_peak_bytes = bytes;
-    }
+    run.budgets = BudgetsFromFlags(run_budgets);
+    run.baseline_path = run_budgets.baseline;
+    run.summary_md_path = run_budgets.summary_md;
+    run.trace_mode = leaks ? "full" : trace_mode;
+    // A leak budget needs a leak check.
+    if (run.budgets.max_leak_bytes && run.trace_mode.empty()) run.trace_mode = "full";
     absl::StatusOr<int> exit_code = RunCommand(run);
     if (exit_code.ok()) return *exit_code;
     status = exit_code.status();
+  } else if (check_command->parsed()) {
+    absl::StatusOr<int> exit_code = CheckCommand(check_options);
+    if (exit_code.ok()) return *exit_code;
+    status = exit_code.status();
+  } else if (report_command->parsed()) {
+    status = ReportCommand(report_options);
+  } else if (diff_command->parsed()) {
+    status = DiffCommand(diff_options);
+  } else if (snapshot_command->parsed()) {
+    status = SnapshotCommand(snapshot_options);
   } else if (show_command->parsed()) {
     status = ShowCommand(show_pid, show_directory, show_json);
   } else if (std::optional<absl::Status> outside_status = outside.RunParsed()) {

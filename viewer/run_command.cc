@@ -1,10 +1,12 @@
 // See run_command.h. Runs in the CLI.
 #include "run_command.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -13,23 +15,26 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "byte_format.h"
+#include "check_command.h"
 #include "fmt/format.h"
+#include "leak_suppressions.h"
 #include "memtide/segment.h"
 #include "options.h"
 #include "proc_stats.h"
+#include "report_command.h"
 #include "segment_reader.h"
 #include "segment_view.h"
+#include "symbolizer.h"
+#include "trace_report.h"
 
 namespace memtide {
 namespace {
-
-constexpr int kReportVersion = 1;
 
 pid_t g_child = 0;
 
@@ -44,7 +49,108 @@ std::string EffectiveDirectory(const RunOptions& options) {
   return defaults.dir.text;
 }
 
-[[noreturn]] void ExecChild(const RunOptions& options, const std::string& preload, const std::string& allocator) {
+// A private folder for the trace files (MEMTIDE_TRACE_FILE=<folder>/trace.%p.json): every traced process of
+// the run writes its own at exit; the program's is read, the folder removed with whatever else is in it.
+class TraceFolder {
+ public:
+  ~TraceFolder() { Remove(); }
+  absl::Status Create() {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/memtide-run.XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("cannot create a folder for the trace (", pattern, "): ", strerror(errno)));
+    }
+    path_ = pattern;
+    return absl::OkStatus();
+  }
+  void Remove() {
+    if (path_.empty()) return;
+    if (DIR* dir = opendir(path_.c_str()); dir != nullptr) {
+      while (dirent* entry = readdir(dir)) {
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+          unlinkat(dirfd(dir), entry->d_name, 0);
+        }
+      }
+      closedir(dir);
+    }
+    rmdir(path_.c_str());
+    path_.clear();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// What came of the trace: "off" (not asked for), "ok", "killed" (no file: the program died by a signal),
+// "missing" (no file otherwise), "invalid" (a file that failed validation); `error` says it in one line.
+struct TraceOutcome {
+  std::string status = "off";
+  std::string error;
+  std::optional<TraceReport> report;
+};
+
+std::string SignalName(int signal_number) {
+  const char* abbreviation = sigabbrev_np(signal_number);
+  return abbreviation != nullptr ? absl::StrCat("SIG", abbreviation) : strsignal(signal_number);
+}
+
+TraceOutcome ReadRunTrace(const std::string& folder, pid_t child, int exit_code, int signal_number,
+                          const LeakSuppressions& suppressions) {
+  TraceOutcome outcome;
+  std::string path = fmt::format("{}/trace.{}.json", folder, child);
+  if (access(path.c_str(), F_OK) != 0) {
+    if (signal_number != 0) {
+      outcome.status = "killed";
+      outcome.error = fmt::format("the program was killed by signal {} ({}) before it could write its trace",
+                                  signal_number, SignalName(signal_number));
+    } else {
+      outcome.status = "missing";
+      outcome.error = fmt::format(
+          "the program exited with {} without writing its trace (the tracer module did not run: see memtide's "
+          "lines above, or MEMTIDE_VERBOSE=1)",
+          exit_code);
+    }
+    return outcome;
+  }
+  absl::StatusOr<nlohmann::json> json = ReadJsonFile(path);
+  absl::StatusOr<TraceReport> report = absl::UnknownError("");
+  if (json.ok()) {
+    Symbolizer symbolizer;
+    report = ParseRawTrace(*json, "the program's trace", &symbolizer);
+  } else {
+    report = json.status();
+  }
+  if (report.ok() && report->trace.kind != TraceKind::kExit) {
+    report = absl::InvalidArgumentError("the program's trace is a snapshot, not the one written at exit");
+  }
+  if (!report.ok()) {
+    outcome.status = "invalid";
+    outcome.error = std::string(report.status().message());
+    return outcome;
+  }
+  ClassifyLeaks(suppressions, &*report);
+  outcome.status = "ok";
+  outcome.report = std::move(*report);
+  return outcome;
+}
+
+// Rendered text as summary lines: blank lines dropped, every line indented by two spaces.
+std::string Indented(const std::string& text) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out += "  " + text.substr(start, end - start) + "\n";
+    start = end + 1;
+  }
+  return out;
+}
+
+[[noreturn]] void ExecChild(const RunOptions& options, const std::string& preload, const std::string& allocator,
+                            const std::string& trace_folder, const std::string& suppressions) {
   const char* existing = getenv("LD_PRELOAD");
   std::string value = allocator.empty() ? preload : preload + ":" + allocator;
   if (existing != nullptr && existing[0] != '\0') value += std::string(":") + existing;
@@ -60,6 +166,12 @@ std::string EffectiveDirectory(const RunOptions& options) {
   }
   if (!options.directory.empty()) setenv("MEMTIDE_DIR", options.directory.c_str(), 1);
   if (options.keep_segment) setenv("MEMTIDE_KEEP_SEGMENT", "1", 1);
+  if (!options.trace_mode.empty()) {
+    setenv("MEMTIDE_TRACE", options.trace_mode.c_str(), 1);
+    setenv("MEMTIDE_TRACE_FILE", (trace_folder + "/trace.%p.json").c_str(), 1);
+    setenv("MEMTIDE_LEAK_TOP", "0", 1);  // memtide run prints the leaks itself, once, after the summary
+    if (!suppressions.empty()) setenv("MEMTIDE_SUPPRESSIONS", suppressions.c_str(), 1);
+  }
   std::vector<char*> argv;
   for (const std::string& argument : options.command) argv.push_back(const_cast<char*>(argument.c_str()));
   argv.push_back(nullptr);
@@ -72,20 +184,6 @@ std::string EffectiveDirectory(const RunOptions& options) {
 std::string DescribeEnd(int exit_code, int signal_number) {
   if (signal_number != 0) return fmt::format("was killed by signal {} ({})", signal_number, strsignal(signal_number));
   return fmt::format("exited with {}", exit_code);
-}
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::InvalidArgumentError(absl::StrCat("cannot write --report ", path, ": ", strerror(errno)));
-    out << contents;
-    if (!out.flush()) return absl::InvalidArgumentError(absl::StrCat("cannot write --report ", path));
-  }
-  if (rename(temporary.c_str(), path.c_str()) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot write --report ", path, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -142,17 +240,41 @@ absl::StatusOr<std::string> LocateAllocator(const std::string& name) {
 }
 
 absl::StatusOr<int> RunCommand(const RunOptions& options) {
+  const bool tracing = !options.trace_mode.empty();
+  if (!options.suppressions_path.empty() && !tracing) {
+    return absl::InvalidArgumentError("--suppressions needs a leak check: add --leaks (or --trace full)");
+  }
+  // Everything that can fail before the program runs fails now, not after a long run.
+  absl::StatusOr<LeakSuppressions> suppressions = LoadSuppressions(options.suppressions_path);
+  if (!suppressions.ok()) return suppressions.status();
+  std::string suppressions_absolute;
+  if (!options.suppressions_path.empty()) {
+    // The program may change folders before its exit reads the file.
+    char resolved[PATH_MAX];
+    suppressions_absolute =
+        realpath(options.suppressions_path.c_str(), resolved) != nullptr ? resolved : options.suppressions_path;
+  }
+  std::optional<TraceReport> baseline;
+  if (!options.baseline_path.empty()) {
+    absl::StatusOr<TraceReport> loaded = OpenTraceOrReport(options.baseline_path, *suppressions);
+    if (!loaded.ok()) return loaded.status();
+    baseline = std::move(*loaded);
+  }
   absl::StatusOr<std::string> preload = LocatePreload();
   if (!preload.ok()) return preload.status();
   absl::StatusOr<std::string> allocator = LocateAllocator(options.allocator);
   if (!allocator.ok()) return allocator.status();
   std::string directory = EffectiveDirectory(options);
+  TraceFolder trace_folder;
+  if (tracing) {
+    if (absl::Status created = trace_folder.Create(); !created.ok()) return created;
+  }
 
   auto started = std::chrono::steady_clock::now();
   fflush(nullptr);
   pid_t child = fork();
   if (child < 0) return absl::InternalError(absl::StrCat("fork failed: ", strerror(errno)));
-  if (child == 0) ExecChild(options, *preload, *allocator);
+  if (child == 0) ExecChild(options, *preload, *allocator, trace_folder.path(), suppressions_absolute);
   g_child = child;
   uint64_t start_ticks = ReadStartTimeTicks(child);
 
@@ -182,8 +304,14 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
   absl::StatusOr<SegmentSnapshot> snapshot = ReadSegmentFile(segment_path);
   if (snapshot.ok() && !options.keep_segment) unlink(segment_path.c_str());
 
+  TraceOutcome trace;
+  if (tracing) {
+    trace = ReadRunTrace(trace_folder.path(), child, exit_code, signal_number, *suppressions);
+    trace_folder.Remove();
+  }
+
   nlohmann::json report = {
-      {"memtide_report_version", kReportVersion},
+      {kRunReportVersionKey, kRunReportVersion},
       {"command", options.command},
       {"pid", child},
       {"exit_code", exit_code},
@@ -202,10 +330,17 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
   report["rss"]["peak_bytes"] = static_cast<int64_t>(usage.ru_maxrss) * 1024;
   report["rss"]["final_bytes"] = snapshot.ok() ? snapshot->segment.counters.rss_bytes : 0;
   report["rss"].erase("current_bytes");
+  // The trace's figures are requested bytes ("trace"."byte_unit"); the counters above are usable bytes.
+  report["trace_status"] = trace.status;
+  if (trace.report.has_value()) {
+    report.update(RenderJson(*trace.report, kRunReportMaxStacks));
+  } else if (!trace.error.empty()) {
+    report["trace_error"] = trace.error;
+  }
 
   if (!options.report_path.empty()) {
     absl::Status written = WriteFileAtomically(
-        options.report_path, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+        options.report_path, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "--report");
     if (!written.ok()) return written;
   }
 
@@ -239,40 +374,32 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
       summary += fmt::format("  no memtide data: {}\n", std::string(snapshot.status().message()));
     }
     if (!options.report_path.empty()) summary += fmt::format("  report  {}\n", options.report_path);
+    if (trace.report.has_value()) {
+      const TraceReport& traced = *trace.report;
+      summary += fmt::format("memtide: leak check ({} bytes, {}):\n", traced.trace.byte_unit,
+                             traced.trace.mode == "sample" ? "sampled: estimates" : "full trace");
+      summary += Indented(RenderLeakText(traced, options.top));
+      std::string peak = RenderPeakText(traced, options.top);
+      peak[0] = 'a';  // "At the peak (…)" becomes the heading "memtide: at the peak (…)"
+      summary += "memtide: " + Indented(peak).substr(2);
+    }
     fmt::print(stderr, "{}", summary);
   } else if (!snapshot.ok()) {
     fmt::print(stderr, "memtide: no memtide data: {}\n", std::string(snapshot.status().message()));
   }
+  if (!trace.error.empty()) fmt::print(stderr, "memtide: no leak check: {}\n", trace.error);
 
-  if (exit_code != 0) return exit_code;  // the program's own failure wins
-  if (options.max_peak_bytes.has_value() && snapshot.ok() &&
-      snapshot->segment.counters.heap_peak_bytes > *options.max_peak_bytes) {
-    fmt::print(stderr, "memtide: heap peak {} ({} bytes) exceeds --max-peak {} ({} bytes)\n",
-               HumanBytes(snapshot->segment.counters.heap_peak_bytes), snapshot->segment.counters.heap_peak_bytes,
-               HumanBytes(*options.max_peak_bytes), *options.max_peak_bytes);
-    return kBudgetExceededExitCode;
-  }
-  if (options.max_peak_bytes.has_value() && !snapshot.ok()) {
-    fmt::print(stderr, "memtide: --max-peak cannot be checked without memtide data\n");
-    return kBudgetExceededExitCode;
-  }
-  if (options.max_gpu_peak_bytes.has_value()) {
-    if (!snapshot.ok()) {
-      fmt::print(stderr, "memtide: --max-gpu-peak cannot be checked without memtide data\n");
-      return kBudgetExceededExitCode;
-    }
-    const Segment& segment = snapshot->segment;
-    uint32_t count = std::min<uint32_t>(segment.gpu_device_count, MEMTIDE_SEGMENT_GPU_DEVICES);
-    for (uint32_t i = 0; i < count; ++i) {
-      const SegmentGpuDevice& gpu = segment.gpu[i];
-      if (gpu.ordinal < 0 || gpu.device_peak_bytes <= *options.max_gpu_peak_bytes) continue;
-      fmt::print(stderr, "memtide: GPU {} device-memory peak {} ({} bytes) exceeds --max-gpu-peak {} ({} bytes)\n",
-                 gpu.ordinal, HumanBytes(gpu.device_peak_bytes), gpu.device_peak_bytes,
-                 HumanBytes(*options.max_gpu_peak_bytes), *options.max_gpu_peak_bytes);
-      return kBudgetExceededExitCode;
-    }
-  }
-  return exit_code;
+  // Budgets read the report as written (counters) and the trace's classified leaks.
+  TraceReport checked;
+  if (trace.report.has_value()) checked = std::move(*trace.report);
+  checked.path = "this run";
+  checked.run_report = std::move(report);
+  const bool print_violations = exit_code == 0;  // the program's own failure wins; budgets are not its news
+  absl::StatusOr<bool> within = ApplyBudgets(checked, baseline ? &*baseline : nullptr, options.budgets,
+                                             options.summary_md_path, print_violations, options.top);
+  if (!within.ok()) return within.status();
+  if (exit_code != 0) return exit_code;
+  return *within ? 0 : kBudgetExceededExitCode;
 }
 
 }  // namespace memtide

@@ -1,6 +1,7 @@
 // `memtide run [options] -- program args…`: runs a program under libmemtide.so, waits, reads its final
-// segment, prints the summary, writes the JSON report and applies the budgets. Exit code: the program's
-// (128+signal when killed), or kBudgetExceededExitCode when it succeeded but broke a budget.
+// segment (and, when tracing, its trace file: leaks and peak sites, symbolized), prints the summary, writes
+// the JSON report and applies the budgets. Exit code: the program's (128+signal when killed), or
+// kBudgetExceededExitCode when it succeeded but broke a budget.
 #ifndef MEMTIDE_VIEWER_RUN_COMMAND_H_
 #define MEMTIDE_VIEWER_RUN_COMMAND_H_
 
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "budget_check.h"
+#include "report_render.h"
 
 namespace memtide {
 
@@ -19,9 +22,14 @@ inline constexpr int kBudgetExceededExitCode = 3;
 struct RunOptions {
   std::vector<std::string> command;
   std::string report_path;
-  std::optional<int64_t> max_peak_bytes;
-  // Fails the run like max_peak_bytes if any GPU's device-memory peak exceeds it.
-  std::optional<int64_t> max_gpu_peak_bytes;
+  // --max-peak, --max-gpu-peak, --max-leak, --max-increase (budget_check.h).
+  Budgets budgets;
+  std::string baseline_path;    // an earlier report (or trace) to compare with; empty: none
+  std::string summary_md_path;  // Markdown summary for a CI job page; empty: none
+  // Tracing in the child (the tracer module): empty (off), "sample" or "full". --leaks is "full".
+  std::string trace_mode;
+  std::string suppressions_path;  // LeakSanitizer-format; needs tracing
+  int top = kDefaultTopStacks;    // stacks printed per section (0: all)
   std::string directory;  // empty: MEMTIDE_DIR or its default
   bool keep_segment = false;
   bool quiet = false;
@@ -29,6 +37,10 @@ struct RunOptions {
   // memtide counts on top of it and trims through its own API.
   std::string allocator = "glibc";
 };
+
+// The report's memtide_report_version: 2 adds "trace_status" and, when tracing, the trace's lists.
+// Lists in the report are cut at this many stacks (the totals stay whole; "<list>_not_listed" says what was cut).
+inline constexpr int kRunReportMaxStacks = 1000;
 
 // The allocator libraries `--allocator` accepts, by name.
 inline constexpr const char* kAllocatorNames[] = {"glibc", "mimalloc", "jemalloc", "tcmalloc"};

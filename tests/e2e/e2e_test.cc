@@ -137,7 +137,7 @@ void CheckEnding(const char* how, int exit_code, int signal, const char* status)
 
   json report = ReadJson(dir.File("report.json"));
   INFO("report: " << report.dump());
-  CHECK(report["memtide_report_version"] == 1);
+  CHECK(report["memtide_report_version"] == 2);
   CHECK(report["status"] == status);
   CHECK(U64(report["pid"]) == pid);
   if (signal == 0) {

@@ -50,7 +50,7 @@ def check(ok, what):
     if not ok:
         problems.append(what)
 heap = report.get("heap", {})
-check(report.get("memtide_report_version") == 1, "memtide_report_version is 1")
+check(report.get("memtide_report_version") == 2, "memtide_report_version is 2")
 check(report.get("status") == "exited", 'status is "exited"')
 check(report.get("exit_code") == 0 and report.get("signal") is None, "exit_code 0, signal null")
 check(isinstance(report.get("command"), list) and report["command"][:1] == ["/usr/bin/python3"],

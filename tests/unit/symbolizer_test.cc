@@ -1,0 +1,162 @@
+// Unit tests for tracer/symbolizer.cc: return addresses taken in a library built here with -g
+// (symbolizer_fixture.cc) must come back with the exact function, file and line, an inlined function as its
+// own frame, a changed build id marked, and an unreadable module as module+offset.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "symbolizer.h"
+
+#include <dlfcn.h>
+#include <doctest/doctest.h>
+#include <elf.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "fmt/format.h"
+#include "leak_suppressions.h"
+#include "symbolizer_fixture.h"
+
+namespace memtide {
+namespace {
+
+struct Located {
+  std::string path;
+  uint64_t offset = 0;  // file address, as the tracer records it
+  uintptr_t bias = 0;
+};
+
+Located Locate(const void* address) {
+  Dl_info info{};
+  link_map* map = nullptr;
+  REQUIRE(dladdr1(address, &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) != 0);
+  REQUIRE(map != nullptr);
+  char resolved[4096];
+  REQUIRE(realpath(info.dli_fname, resolved) != nullptr);
+  return Located{resolved, reinterpret_cast<uintptr_t>(address) - map->l_addr, map->l_addr};
+}
+
+// The module's GNU build id from its loaded program headers.
+std::string BuildId(uintptr_t bias) {
+  struct Search {
+    uintptr_t bias;
+    std::string hex;
+  } search{bias, ""};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) -> int {
+        auto* s = static_cast<Search*>(data);
+        if (info->dlpi_addr != s->bias) return 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& header = info->dlpi_phdr[i];
+          if (header.p_type != PT_NOTE) continue;
+          const char* note = reinterpret_cast<const char*>(info->dlpi_addr + header.p_vaddr);
+          const char* end = note + header.p_memsz;
+          while (note + sizeof(ElfW(Nhdr)) <= end) {
+            const auto* n = reinterpret_cast<const ElfW(Nhdr)*>(note);
+            const char* name = note + sizeof(ElfW(Nhdr));
+            const auto* desc = reinterpret_cast<const unsigned char*>(name + ((n->n_namesz + 3) & ~3u));
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+              for (uint32_t k = 0; k < n->n_descsz; ++k) s->hex += fmt::format("{:02x}", desc[k]);
+              return 1;
+            }
+            note = reinterpret_cast<const char*>(desc) + ((n->n_descsz + 3) & ~3u);
+          }
+        }
+        return 1;
+      },
+      &search);
+  return search.hex;
+}
+
+int MarkedLine(const std::string& mark) {
+  std::ifstream in(MEMTIDE_FIXTURE_SOURCE);
+  REQUIRE(in.good());
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (line.find("// MARK:" + mark) != std::string::npos) return number;
+  }
+  FAIL("no MARK:" << mark << " in " << MEMTIDE_FIXTURE_SOURCE);
+  return 0;
+}
+
+std::string Basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+TEST_CASE("a return address names its function, file and line exactly") {
+  Located where = Locate(fixture::DirectCaller());
+  Symbolizer symbolizer;
+  const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset);
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].function == "fixture::DirectCaller()");
+  CHECK(Basename(frames[0].file) == "symbolizer_fixture.cc");
+  CHECK(frames[0].line == MarkedLine("direct_call"));
+  CHECK(frames[0].module == Basename(where.path));
+  CHECK(frames[0].module_path == where.path);
+  CHECK(frames[0].address == where.offset);  // the recorded address, not the one looked up
+  // Cached: the same frames, not a new lookup.
+  CHECK(&symbolizer.Symbolize(where.path, "", where.offset) == &frames);
+}
+
+TEST_CASE("an inlined function is its own frame, then the function it was inlined into at the call site") {
+  Located where = Locate(fixture::OuterFunction(7));
+  Symbolizer symbolizer;
+  const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset);
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0].function.find("InlinedHelper") != std::string::npos);
+  CHECK(Basename(frames[0].file) == "symbolizer_fixture.cc");
+  CHECK(frames[0].line == MarkedLine("inlined_call"));
+  CHECK(frames[1].function == "fixture::OuterFunction(int)");
+  CHECK(Basename(frames[1].file) == "symbolizer_fixture.cc");
+  CHECK(frames[1].line == MarkedLine("outer_call"));
+  CHECK(frames[1].address == where.offset);
+}
+
+TEST_CASE("a module rebuilt since the trace is still named, and marked") {
+  Located where = Locate(fixture::DirectCaller());
+  std::string build_id = BuildId(where.bias);
+  REQUIRE(build_id.size() >= 16);
+  Symbolizer symbolizer;
+  std::string upper = build_id;
+  for (char& c : upper) c = static_cast<char>(toupper(c));
+  CHECK(symbolizer.Symbolize(where.path, upper, where.offset)[0].function == "fixture::DirectCaller()");
+  const std::vector<Frame>& changed = symbolizer.Symbolize(where.path, "00112233445566778899", where.offset);
+  REQUIRE(changed.size() == 1);
+  CHECK(changed[0].function == std::string("fixture::DirectCaller()") + kModuleChangedSuffix);
+  CHECK(changed[0].line == MarkedLine("direct_call"));
+}
+
+TEST_CASE("what cannot be read is ?? at module+offset") {
+  Symbolizer symbolizer;
+  const std::vector<Frame>& missing = symbolizer.Symbolize("/nonexistent/libgone.so", "abcd", 0x1234);
+  REQUIRE(missing.size() == 1);
+  CHECK(missing[0].function == kUnknownFunction);
+  CHECK(missing[0].file.empty());
+  CHECK(FrameModuleOffset(missing[0]) == "libgone.so+0x1234");
+  // Not regular files: never opened (a FIFO or a device would block or read forever).
+  CHECK(symbolizer.Symbolize("/tmp", "", 1)[0].function == kUnknownFunction);
+  CHECK(symbolizer.Symbolize("/dev/zero", "", 1)[0].function == kUnknownFunction);
+  CHECK(symbolizer.Symbolize("relative/path.so", "", 1)[0].function == kUnknownFunction);
+  // Not ELF.
+  CHECK(symbolizer.Symbolize(MEMTIDE_FIXTURE_SOURCE, "", 1)[0].function == kUnknownFunction);
+  CHECK(FrameModuleOffset(Symbolizer::Unknown(0x7f0011223344)) == "0x7f0011223344");
+}
+
+TEST_CASE("a stripped library is named from its dynamic symbols: libc's stdio buffer allocation") {
+  void* function = dlsym(RTLD_DEFAULT, "_IO_file_doallocate");
+  if (function == nullptr) return;  // not glibc
+  Located where = Locate(function);
+  Symbolizer symbolizer;
+  // A return address just after the function's first instruction.
+  const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset + 1);
+  REQUIRE(!frames.empty());
+  CHECK(frames.back().function == "_IO_file_doallocate");
+  Located program = Locate(fixture::DirectCaller());
+  Stack stack = frames;
+  for (const Frame& frame : symbolizer.Symbolize(program.path, "", program.offset)) stack.push_back(frame);
+  CHECK(IsCRuntimeBlock(stack));
+}
+
+}  // namespace
+}  // namespace memtide

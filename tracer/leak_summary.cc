@@ -1,0 +1,42 @@
+// See leak_summary.h. Runs in a traced program at exit.
+#include "leak_summary.h"
+
+#include <exception>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "leak_suppressions.h"
+#include "report_render.h"
+#include "symbolizer.h"
+#include "trace_report.h"
+
+namespace memtide {
+
+absl::StatusOr<std::string> LeakSummaryText(const nlohmann::json& raw_trace, const std::string& suppressions_path,
+                                            int top_stacks) {
+  // The library's own code returns statuses; what could still throw here is the standard library running
+  // out of memory, which must not unwind into the program's exit path.
+  try {
+    LeakSuppressions suppressions;
+    if (!suppressions_path.empty()) {
+      absl::StatusOr<LeakSuppressions> loaded = LeakSuppressions::Load(suppressions_path);
+      if (!loaded.ok()) return loaded.status();
+      suppressions = std::move(*loaded);
+    }
+    Symbolizer symbolizer;
+    absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbolizer, true);
+    if (!report.ok()) return report.status();
+    if (report->trace.kind != TraceKind::kExit) {
+      return absl::InvalidArgumentError("the trace was not taken at exit; no leak check");
+    }
+    ClassifyLeaks(suppressions, &*report);
+    if (report->leaks.empty()) return std::string();
+    return RenderLeakText(*report, top_stacks);
+  } catch (const std::exception& error) {
+    return absl::ResourceExhaustedError(absl::StrCat("leak summary failed: ", error.what()));
+  } catch (...) {
+    return absl::InternalError("leak summary failed");
+  }
+}
+
+}  // namespace memtide

@@ -1,0 +1,281 @@
+// The live-allocation table: block address -> what the tracer knows about the block (stack id, requested size,
+// sample weight). Runs on the hot path: every traced allocation inserts, every free of a possibly traced block
+// removes, on any thread, inside the program's malloc/free under the preload's reentrancy guard.
+//
+// 64 shards chosen by a hash of the address's 64 KiB region, each a flat open-addressing table (linear probing,
+// backward-shift deletion, so no tombstones accumulate under malloc/free churn) behind its own spin lock. No global
+// lock: two threads contend only when their blocks' regions hash to the same shard. Region, not address: allocators
+// give each thread its own arena, heap segment or runs of pages (glibc: a 64 MiB heap per arena), so a
+// thread's blocks fall in few regions and its calls keep hitting the same few shard locks, which stay in its
+// core's cache instead of bouncing between cores as 64 randomly chosen locks would. Entries are {address, value}; with
+// the full mode value (8 bytes) an entry is 16 bytes and the table stays between 3/8 and 3/4 full, i.e. 21 to 43 bytes
+// per live block (measured in live_allocations_test). Growth allocates (calloc, under the shard lock; allocation is
+// fine there, unwinding is not) and reports failure instead of crashing.
+//
+// Each shard can also carry an `Extra` that the caller updates under the shard's lock through the callbacks of
+// Insert and Remove (the tracer keeps its pending site changes there, site_stats.h): one lock per traced call.
+//
+// Optionally (sample mode, where nearly every free misses) a counting filter answers "certainly not here"
+// without a lock: one byte counter per hash bucket, written only under the owning shard's lock, read with a
+// relaxed load. A free can only follow the allocation it frees through the program's own synchronization, so
+// the reader sees at least the increment of its own block. Counters stick at 255 (false positives only).
+#ifndef MEMTIDE_TRACER_LIVE_ALLOCATIONS_H_
+#define MEMTIDE_TRACER_LIVE_ALLOCATIONS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <atomic>
+
+#include "site_stats.h"
+#include "spin_lock.h"
+
+namespace memtide::internal {
+
+// Full mode: 8 bytes. Requested sizes of 4 GiB - 1 and more are stored as kHugeSize and their true size kept
+// in a second table (LiveAllocations<uint64_t>), so the common entry stays 16 bytes.
+inline constexpr uint32_t kHugeSize = 0xffffffffu;
+struct FullLiveValue {
+  uint32_t stack;
+  uint32_t size;
+};
+
+// Sample mode: sampled blocks are few (one per sample_mean_bytes allocated), so the entry keeps the exact
+// weight instead of recomputing it at free: the amounts subtracted at free are bit-identical to those added.
+struct SampleLiveValue {
+  uint32_t stack;
+  uint32_t unused;
+  double inverse_probability;  // 1 / p(usable)
+  uint64_t requested;
+};
+
+// Mixes a block address into 64 well-spread bits (murmur3's finalizer): the low bits pick the slot, the
+// middle the filter counter.
+inline uint64_t HashAddress(uintptr_t address) {
+  uint64_t h = address;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+struct NoShardExtra {};
+
+template <typename Value, typename Extra = NoShardExtra>
+class LiveAllocations {
+ public:
+  static constexpr int kShardBits = 6;
+  static constexpr size_t kShards = size_t{1} << kShardBits;
+  static constexpr int kRegionBits = 16;
+  static constexpr size_t kMinCapacity = 64;
+  static constexpr size_t kFilterPerShard = 4096;  // 64 x 4096 one-byte counters = 256 KiB
+
+  enum class InsertResult { kInserted, kReplaced, kNoMemory };
+
+  explicit LiveAllocations(bool with_filter = false) {
+    if (with_filter) {
+      filter_ = static_cast<std::atomic<uint8_t>*>(calloc(kShards * kFilterPerShard, sizeof(std::atomic<uint8_t>)));
+    }
+  }
+  LiveAllocations(const LiveAllocations&) = delete;
+  LiveAllocations& operator=(const LiveAllocations&) = delete;
+  // Never runs in the tracer module (its tables outlive exit); tests destroy theirs.
+  ~LiveAllocations() {
+    for (Shard& shard : shards_) free(shard.slots);
+    free(filter_);
+  }
+
+  // Hot path: one shard lock; allocates only to grow. An address already present (its free was never seen)
+  // gets the new value; the old one is returned in *replaced so the caller can retire it. key must not be 0.
+  // Unless out of memory, calls on_locked(extra, replaced_or_null) under the shard's lock after the insert.
+  template <typename OnLocked>
+  InsertResult Insert(uintptr_t key, const Value& value, Value* replaced, OnLocked&& on_locked) {
+    const uint64_t hash = HashAddress(key);
+    const size_t shard_index = ShardOf(key);
+    Shard& shard = shards_[shard_index];
+    SpinLockHolder hold(shard.lock);
+    if ((shard.size + 1) * 4 > (shard.mask + 1) * 3 || shard.slots == nullptr) {
+      if (!Grow(shard)) return InsertResult::kNoMemory;
+    }
+    for (size_t i = hash & shard.mask;; i = (i + 1) & shard.mask) {
+      Entry& entry = shard.slots[i];
+      if (entry.key == key) {
+        *replaced = entry.value;
+        entry.value = value;
+        on_locked(shard.extra, static_cast<const Value*>(replaced));
+        return InsertResult::kReplaced;
+      }
+      if (entry.key == 0) {
+        entry.key = key;
+        entry.value = value;
+        ++shard.size;
+        if (filter_ != nullptr) {
+          std::atomic<uint8_t>& counter = filter_[FilterIndex(shard_index, hash)];
+          const uint8_t count = counter.load(std::memory_order_relaxed);
+          if (count != 255) counter.store(count + 1, std::memory_order_relaxed);
+        }
+        on_locked(shard.extra, static_cast<const Value*>(nullptr));
+        return InsertResult::kInserted;
+      }
+    }
+  }
+  InsertResult Insert(uintptr_t key, const Value& value, Value* replaced) {
+    return Insert(key, value, replaced, [](Extra&, const Value*) {});
+  }
+
+  // Hot path: lock-free "certainly absent" answer when the filter is on; otherwise one shard lock.
+  // Allocation-free. When the key was there, calls on_locked(extra, removed value) under the shard's lock.
+  template <typename OnLocked>
+  bool Remove(uintptr_t key, Value* removed, OnLocked&& on_locked) {
+    const uint64_t hash = HashAddress(key);
+    const size_t shard_index = ShardOf(key);
+    if (filter_ != nullptr && filter_[FilterIndex(shard_index, hash)].load(std::memory_order_relaxed) == 0) {
+      return false;
+    }
+    Shard& shard = shards_[shard_index];
+    SpinLockHolder hold(shard.lock);
+    if (shard.slots == nullptr) return false;
+    size_t i = hash & shard.mask;
+    for (;; i = (i + 1) & shard.mask) {
+      const uintptr_t k = shard.slots[i].key;
+      if (k == key) break;
+      if (k == 0) return false;
+    }
+    *removed = shard.slots[i].value;
+    // Backward-shift deletion: pull later members of the probe run into the hole when their home slot allows.
+    for (size_t j = (i + 1) & shard.mask;; j = (j + 1) & shard.mask) {
+      const uintptr_t k = shard.slots[j].key;
+      if (k == 0) break;
+      const size_t home = HashAddress(k) & shard.mask;
+      if (((j - home) & shard.mask) >= ((j - i) & shard.mask)) {
+        shard.slots[i] = shard.slots[j];
+        i = j;
+      }
+    }
+    shard.slots[i].key = 0;
+    --shard.size;
+    if (filter_ != nullptr) {
+      std::atomic<uint8_t>& counter = filter_[FilterIndex(shard_index, hash)];
+      const uint8_t count = counter.load(std::memory_order_relaxed);
+      if (count != 255) counter.store(count - 1, std::memory_order_relaxed);
+    }
+    on_locked(shard.extra, static_cast<const Value&>(*removed));
+    return true;
+  }
+  bool Remove(uintptr_t key, Value* removed) {
+    return Remove(key, removed, [](Extra&, const Value&) {});
+  }
+
+  // Calls visit(extra) for every shard, under its lock, one shard at a time.
+  template <typename Visit>
+  void ForEachExtra(Visit&& visit) {
+    for (Shard& shard : shards_) {
+      SpinLockHolder hold(shard.lock);
+      visit(shard.extra);
+    }
+  }
+
+  // Test and snapshot helper: calls visit(key, value) for every entry, one shard lock at a time.
+  template <typename Visit>
+  void ForEach(Visit&& visit) {
+    for (Shard& shard : shards_) {
+      SpinLockHolder hold(shard.lock);
+      for (size_t i = 0; shard.slots != nullptr && i <= shard.mask; ++i) {
+        if (shard.slots[i].key != 0) visit(shard.slots[i].key, shard.slots[i].value);
+      }
+    }
+  }
+
+  // Live entries, summed shard by shard (no global counter: it would be one more contended cache line).
+  size_t Size() {
+    size_t size = 0;
+    for (Shard& shard : shards_) {
+      SpinLockHolder hold(shard.lock);
+      size += shard.size;
+    }
+    return size;
+  }
+
+  // Bytes held by the tables and the filter (taken shard by shard; approximate while others insert).
+  size_t MemoryBytes() {
+    size_t bytes = sizeof(*this) + (filter_ != nullptr ? kShards * kFilterPerShard : 0);
+    for (Shard& shard : shards_) {
+      SpinLockHolder hold(shard.lock);
+      if (shard.slots != nullptr) bytes += (shard.mask + 1) * sizeof(Entry);
+    }
+    return bytes;
+  }
+
+  // fork(): prepare takes every shard lock, the parent releases them, the child resets them.
+  void LockAll() {
+    for (Shard& shard : shards_) shard.lock.Lock();
+  }
+  void UnlockAll() {
+    for (Shard& shard : shards_) shard.lock.Unlock();
+  }
+  void ResetLocksAfterFork() {
+    for (Shard& shard : shards_) shard.lock.ResetAfterFork();
+  }
+
+ private:
+  struct Entry {
+    uintptr_t key;  // 0: empty
+    Value value;
+  };
+
+  struct alignas(64) Shard {
+    SpinLock lock;
+    Entry* slots = nullptr;
+    size_t mask = 0;  // capacity - 1 once slots exist; the first insert allocates kMinCapacity
+    size_t size = 0;
+    Extra extra;
+  };
+
+  // Fibonacci hashing of the region number: one multiply.
+  static size_t ShardOf(uintptr_t key) {
+    return static_cast<size_t>(((key >> kRegionBits) * 0x9e3779b97f4a7c15ull) >> (64 - kShardBits));
+  }
+
+  // Each shard owns its own run of counters, so they are only written under that shard's lock.
+  static size_t FilterIndex(size_t shard_index, uint64_t hash) {
+    return shard_index * kFilterPerShard + static_cast<size_t>((hash >> 20) & (kFilterPerShard - 1));
+  }
+
+  // Under the shard's lock. calloc: a large table comes zeroed from fresh pages, no memset.
+  static bool Grow(Shard& shard) {
+    const size_t capacity = shard.slots == nullptr ? kMinCapacity : (shard.mask + 1) * 2;
+    Entry* slots = static_cast<Entry*>(calloc(capacity, sizeof(Entry)));
+    if (slots == nullptr) return false;
+    const size_t mask = capacity - 1;
+    if (shard.slots != nullptr) {
+      for (size_t i = 0; i <= shard.mask; ++i) {
+        const Entry& entry = shard.slots[i];
+        if (entry.key == 0) continue;
+        size_t j = HashAddress(entry.key) & mask;
+        while (slots[j].key != 0) j = (j + 1) & mask;
+        slots[j] = entry;
+      }
+      free(shard.slots);
+    }
+    shard.slots = slots;
+    shard.mask = mask;
+    return true;
+  }
+
+  Shard shards_[kShards];
+  std::atomic<uint8_t>* filter_ = nullptr;
+};
+
+// Instantiated once, in live_allocations.cc (the tracer's tables, and the plain ones its tests use).
+extern template class LiveAllocations<FullLiveValue, PendingSiteChanges>;
+extern template class LiveAllocations<SampleLiveValue, PendingSiteChanges>;
+extern template class LiveAllocations<FullLiveValue>;
+extern template class LiveAllocations<SampleLiveValue>;
+extern template class LiveAllocations<uint64_t>;
+
+}  // namespace memtide::internal
+
+#endif  // MEMTIDE_TRACER_LIVE_ALLOCATIONS_H_

@@ -1,0 +1,189 @@
+// Per-site counters (site = stack id): what is live now, what was held at the traced high-water mark, what was
+// ever allocated, and a few of the requested sizes. Runs on the hot path of every traced allocation and free,
+// on any thread; read by the writers (snapshot thread, exit).
+//
+// Peak attribution without snapshots. A global total (sum of live traced bytes) and its maximum are atomics;
+// peak_version is incremented whenever the total exceeds the maximum. Every change to a site is tagged with
+// the peak_version read before it; the change that sets a new peak carries the old version, so "version < V"
+// means "part of the state at peak V". A site keeps (version = the newest tag among its changes, live = the sum
+// of all its changes, before = the sum of those tagged older than `version`). A change tagged v is merged as:
+// v > version: before = live, version = v (everything so far predates peak v); v == version: nothing more;
+// v < version: before += change. Then live += change. At write time, with V the current peak_version, a
+// site's figure at the peak is `before` if its version is V, `live` otherwise (nothing changed since peak V).
+// Cost per change: a compare and a few stores, whatever the number of sites; nothing walks the sites when a
+// peak is set. The merge is order-independent and associative, which is what lets changes wait:
+//
+// Pending changes. A traced allocation or free already holds its live-table shard's lock; the site change is
+// recorded there (PendingSiteChanges, one small buffer per shard, coalescing changes per site) instead of
+// taking the site's own lock, and merged into the site records when the buffer is full and by the writers
+// before they read. So the hot path takes one lock, not two, and threads allocating from the same stack do
+// not pass the site's cache line back and forth on every call.
+//
+// Threads: the version read, the change and the total update are separate steps, so with several threads a
+// new peak can be set by one thread while another has read the old version but not yet updated the total (or
+// the reverse). The sites' figures at the peak then include or miss those in-flight changes: at most one block
+// per concurrently allocating or freeing thread, and the sum over sites can differ from peak_bytes by that
+// much. Single-threaded it is exact; unit-tested against a brute force in site_stats_test.
+//
+// Sample mode feeds estimates (doubles) to the sites and rounded estimates (integers, the same rounding at
+// allocation and free, so they cancel) to the total.
+#ifndef MEMTIDE_TRACER_SITE_STATS_H_
+#define MEMTIDE_TRACER_SITE_STATS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atomic>
+#include <vector>
+
+#include "chunked_array.h"
+#include "spin_lock.h"
+
+namespace memtide::internal {
+
+inline constexpr int kMaxSiteSizes = 4;
+
+struct SiteCounters {
+  uint32_t site = 0;
+  double live_bytes = 0;
+  double live_blocks = 0;
+  double peak_bytes = 0;  // held at the traced high-water mark
+  double peak_blocks = 0;
+  double allocated_bytes = 0;
+  double allocations = 0;
+  uint64_t sizes[kMaxSiteSizes] = {};  // the first distinct requested sizes seen
+  uint32_t size_count = 0;
+};
+
+// Sums of changes to one site, mergeable in any order (see the top of this file).
+struct PeakAccumulator {
+  uint64_t version;   // newest peak version among the changes summed
+  double live_bytes;  // every change
+  double live_blocks;
+  double before_bytes;  // changes tagged older than `version`
+  double before_blocks;
+
+  void Merge(const PeakAccumulator& other) {
+    if (other.version > version) {
+      before_bytes = live_bytes + other.before_bytes;
+      before_blocks = live_blocks + other.before_blocks;
+      version = other.version;
+    } else if (other.version == version) {
+      before_bytes += other.before_bytes;
+      before_blocks += other.before_blocks;
+    } else {
+      before_bytes += other.live_bytes;
+      before_blocks += other.live_blocks;
+    }
+    live_bytes += other.live_bytes;
+    live_blocks += other.live_blocks;
+  }
+};
+
+// Site changes not yet merged into the site records. Each live-table shard keeps one and only touches it under
+// its own lock (live_allocations.h), so it needs no lock of its own. Plain data: a fork child inherits it.
+class PendingSiteChanges {
+ public:
+  static constexpr int kEntries = 8;
+
+ private:
+  friend class SiteStats;
+  struct Entry {
+    uint32_t site;
+    uint32_t size_count;
+    PeakAccumulator change;
+    double allocated_bytes;
+    double allocations;
+    uint64_t sizes[kMaxSiteSizes];
+  };
+  int count_ = 0;
+  Entry entries_[kEntries];
+};
+
+class SiteStats {
+ public:
+  SiteStats() = default;
+  SiteStats(const SiteStats&) = delete;
+  SiteStats& operator=(const SiteStats&) = delete;
+
+  // Makes sure the site's record exists (lock-free when it does; allocates its chunk otherwise). False when
+  // that allocation failed or the id is beyond capacity. Called before a block enters the live table, so
+  // that recording and merging its changes cannot fail later.
+  bool Prepare(uint32_t site) { return sites_.Ensure(site) != nullptr; }
+
+  // The tag of a change: read before the change, and before the total moves (relaxed; see the top).
+  uint64_t PeakVersion() const { return peak_.version.load(std::memory_order_relaxed); }
+
+  // Hot path, under the lock that guards `pending` (a live-table shard's). Allocation-free; when the buffer
+  // is full, merges it first (takes each of its sites' locks). `bytes`/`blocks` are negative for a free;
+  // `allocation` adds to the allocated figures and `requested` to the sizes. The site must be Prepare'd.
+  void Record(PendingSiteChanges& pending, uint32_t site, uint64_t version, double bytes, double blocks,
+              bool allocation, uint64_t requested);
+
+  // Merges and empties a buffer (under the lock that guards it). Takes each site's lock; allocation-free.
+  void Flush(PendingSiteChanges& pending);
+
+  // Hot path, after the site change: one atomic add; a new maximum also takes a CAS and bumps the version.
+  void RaiseTotal(int64_t delta);
+  void LowerTotal(int64_t delta) { peak_.total.fetch_sub(delta, std::memory_order_relaxed); }
+
+  // Without a pending buffer (tests, and any caller that holds no shard lock): the site's own lock, then the
+  // total. OnAllocation is false when the site's record could not be created (nothing changed then).
+  bool OnAllocation(uint32_t site, double bytes, double blocks, uint64_t requested, int64_t total_delta);
+  void OnFree(uint32_t site, double bytes, double blocks, int64_t total_delta);
+
+  // Every site that ever changed, figures at the peak resolved, in id order. Merge the pending buffers first.
+  // Takes the sites' locks one at a time; allocates.
+  std::vector<SiteCounters> Collect(uint32_t max_site);
+
+  int64_t current_total() const { return peak_.total.load(std::memory_order_relaxed); }
+  int64_t peak_total() const { return peak_.max.load(std::memory_order_relaxed); }
+
+  size_t MemoryBytes() const { return sizeof(*this) + sites_.MemoryBytes(); }
+
+  // fork(): the chunk lock, then every site's lock (O(sites), a few ms for a million stacks). Site locks nest
+  // inside live-table shard locks (Flush), so before_fork takes the live tables first.
+  void LockAll();
+  void UnlockAll();
+  void ResetLocksAfterFork();
+
+ private:
+  // Two cache lines, aligned, so no two sites share a line.
+  struct alignas(64) Site {
+    SpinLock lock;
+    bool used;
+    uint32_t size_count;
+    PeakAccumulator peak;
+    double allocated_bytes;
+    double allocations;
+    uint64_t sizes[kMaxSiteSizes];
+  };
+
+  // One cache line: every change touches the total, and reads the maximum and version.
+  struct alignas(64) PeakState {
+    std::atomic<int64_t> total{0};
+    std::atomic<int64_t> max{0};
+    // Relaxed everywhere: a stale value only moves a change to the other side of a concurrent peak (the
+    // approximation documented above).
+    std::atomic<uint64_t> version{0};
+  };
+
+  static void AddSize(uint64_t* sizes, uint32_t* count, uint64_t size) {
+    if (*count >= kMaxSiteSizes) return;
+    for (uint32_t i = 0; i < *count; ++i) {
+      if (sizes[i] == size) return;
+    }
+    sizes[(*count)++] = size;
+  }
+
+  template <typename Visit>
+  void ForEachChunk(Visit&& visit);
+
+  PeakState peak_;
+  // 2048 sites (256 KiB) per chunk, 8192 chunks: 16M stacks, as many as the depot holds.
+  ChunkedArray<Site, 11, 8192> sites_;
+};
+
+}  // namespace memtide::internal
+
+#endif  // MEMTIDE_TRACER_SITE_STATS_H_

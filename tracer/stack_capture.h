@@ -1,0 +1,71 @@
+// Stack capture for the tracer module: libunwind's unw_backtrace with its per-thread caches, minus memtide's
+// own inner frames. Runs on the hot path of every traced allocation, on the allocating thread, with no lock of
+// the tracer held (libunwind may enter the loader through dl_iterate_phdr on a cache miss; holding one of our
+// locks there would order it against the loader lock the other way round from dlopen's mallocs).
+#ifndef MEMTIDE_TRACER_STACK_CAPTURE_H_
+#define MEMTIDE_TRACER_STACK_CAPTURE_H_
+
+#include <stdint.h>
+#include <string.h>
+
+#include <string>
+
+#include "stack_depot.h"
+
+// unw_backtrace without <libunwind.h>, which would need UNW_LOCAL_ONLY defined before every include of this
+// header; libunwind.so.8 exports it under this plain name.
+extern "C" int unw_backtrace(void** buffer, int size);
+
+namespace memtide::internal {
+
+class StackCapture {
+ public:
+  // Inner frames dropped when they sit in any of these code ranges (memtide's own) before the first frame
+  // that does not: libmemtide.so (given), this module and libunwind (found from a code address of each).
+  static constexpr int kMaxSkipRanges = 4;
+  // Return addresses captured beyond max_frames so that memtide's own inner frames do not cost the program's
+  // outer ones.
+  static constexpr int kInnerAllowance = 16;
+
+  // Once, at module start (allocation-free apart from what libunwind does; enters the loader). Sets libunwind's
+  // per-thread caching and checks that unw_backtrace works. False with *error set if it does not.
+  bool Init(uintptr_t skip_begin, uintptr_t skip_end, int max_frames, std::string* error);
+
+  // Hot path: no lock, no allocation of ours (libunwind mmaps its per-thread cache on a thread's first use).
+  // Writes at most max_frames return addresses, innermost first, frames[0] being the code that called the
+  // allocator; returns how many. Always inlined: every frame of ours between the program and unw_backtrace
+  // is one more frame to unwind (about 15 ns each here), so the module's hot entry is a single frame.
+  __attribute__((always_inline)) int Capture(uintptr_t* frames) const {
+    void* raw[kMaxStackDepth + kInnerAllowance];
+    const int captured = unw_backtrace(raw, max_frames_ + kInnerAllowance);
+    int first = 0;
+    while (first < captured && IsOwn(reinterpret_cast<uintptr_t>(raw[first]))) ++first;
+    int depth = captured - first;
+    if (depth > max_frames_) depth = max_frames_;
+    if (depth <= 0) return 0;
+    memcpy(frames, raw + first, static_cast<size_t>(depth) * sizeof(uintptr_t));
+    return depth;
+  }
+
+  int max_frames() const { return max_frames_; }
+
+  // The [begin, end) of the code range holding `address` (this module, for instance), or false.
+  static bool CodeRangeOf(const void* address, uintptr_t* begin, uintptr_t* end);
+
+ private:
+  bool IsOwn(uintptr_t address) const {
+    for (int i = 0; i < skip_count_; ++i) {
+      if (address - skip_begin_[i] < skip_end_[i] - skip_begin_[i]) return true;
+    }
+    return false;
+  }
+
+  int max_frames_ = 0;
+  int skip_count_ = 0;
+  uintptr_t skip_begin_[kMaxSkipRanges] = {};
+  uintptr_t skip_end_[kMaxSkipRanges] = {};
+};
+
+}  // namespace memtide::internal
+
+#endif  // MEMTIDE_TRACER_STACK_CAPTURE_H_

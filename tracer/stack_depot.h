@@ -1,0 +1,111 @@
+// The stack depot: every distinct stack (array of return addresses) stored once, under a stable uint32 id
+// (1, 2, ...; 0 is "none"). Runs on the hot path of every traced allocation, on any thread.
+//
+// A known stack is found without any lock: 64 shards, chosen by the stack's hash, each an open-addressing table
+// of 64-bit words (hash tag << 32 | id) published with release stores; a reader probes it with acquire loads and
+// confirms a candidate by comparing the full frame array with the immutable record, so a hash collision can
+// never attribute a block to the wrong stack. A table that grows is replaced by a copy and the old one is kept
+// (readers may still be probing it); a reader that misses on the old copy falls back to the locked path.
+//
+// A new stack is first resolved against the module map (which may enter the loader: no lock of ours held),
+// then inserted under its shard's lock: record allocated from an append-only arena (frames and module indices
+// side by side, never moved or freed), id taken from a global counter, record published, slot published.
+#ifndef MEMTIDE_TRACER_STACK_DEPOT_H_
+#define MEMTIDE_TRACER_STACK_DEPOT_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atomic>
+
+#include "chunked_array.h"
+#include "spin_lock.h"
+
+namespace memtide::internal {
+
+class ModuleMap;
+
+inline constexpr int kMaxStackDepth = 64;
+
+// Immutable once published. Followed in memory by uintptr_t frames[depth], then int32_t modules[depth].
+struct StackRecord {
+  uint64_t hash;
+  uint32_t id;
+  uint32_t depth;
+
+  const uintptr_t* frames() const { return reinterpret_cast<const uintptr_t*>(this + 1); }
+  // Module index of each frame at the time the stack was first seen (-1: none known).
+  const int32_t* modules() const { return reinterpret_cast<const int32_t*>(frames() + depth); }
+};
+
+class StackDepot {
+ public:
+  static constexpr int kShardBits = 6;
+  static constexpr size_t kShards = size_t{1} << kShardBits;
+
+  // `modules` may be null (tests): frames then resolve to -1.
+  explicit StackDepot(ModuleMap* modules);
+  StackDepot(const StackDepot&) = delete;
+  StackDepot& operator=(const StackDepot&) = delete;
+  ~StackDepot();
+
+  // Hot path; lock-free and allocation-free when the stack is known. Hash must be Hash(frames, depth).
+  uint32_t Find(const uintptr_t* frames, uint32_t depth, uint64_t hash) const;
+
+  // Find, or insert (slow path: resolves modules, takes one shard lock, allocates). Returns 0 when the depot
+  // is out of memory or ids. depth <= kMaxStackDepth. Sets *inserted when this call added the stack.
+  uint32_t Intern(const uintptr_t* frames, uint32_t depth, uint64_t hash, bool* inserted = nullptr);
+
+  // Hash of a frame array: a sum of per-position products, then a finalizer. Quality only affects speed (ids
+  // are confirmed by a full comparison), so it is built for a few nanoseconds on a 10-frame stack.
+  static uint64_t Hash(const uintptr_t* frames, uint32_t depth);
+
+  // The record of an id, or null if unknown (or an insert in flight). Lock-free.
+  const StackRecord* Get(uint32_t id) const;
+
+  // Highest id handed out so far (ids 1..MaxId(); one may still be unpublished).
+  uint32_t MaxId() const { return next_id_.load(std::memory_order_acquire) - 1; }
+
+  size_t MemoryBytes() const;
+
+  // fork(): every shard lock, then the arena's and the id array's.
+  void LockAll();
+  void UnlockAll();
+  void ResetLocksAfterFork();
+
+ private:
+  struct Table {
+    size_t mask;
+    size_t used;
+    Table* retired;                  // the copy it replaced, kept for readers still probing it
+    std::atomic<uint64_t> slots[1];  // mask + 1 of them: hash tag << 32 | id, 0 = empty
+  };
+
+  struct alignas(64) Shard {
+    SpinLock lock;
+    std::atomic<Table*> table{nullptr};
+  };
+
+  static Table* NewTable(size_t capacity);
+  uint32_t FindIn(const Table* table, const uintptr_t* frames, uint32_t depth, uint64_t hash) const;
+  // Under the shard lock.
+  bool InsertSlot(Shard& shard, uint64_t hash, uint32_t id);
+  StackRecord* AllocateRecord(uint32_t depth);
+
+  ModuleMap* modules_;
+  Shard shards_[kShards];
+  ChunkedArray<std::atomic<const StackRecord*>> records_;
+  std::atomic<uint32_t> next_id_{1};
+
+  // Append-only arena for records: big blocks carved with a bump pointer.
+  SpinLock arena_lock_;
+  char* arena_next_ = nullptr;
+  char* arena_end_ = nullptr;
+  void* arena_blocks_ = nullptr;  // singly linked through each block's first word
+  std::atomic<size_t> arena_bytes_{0};
+  std::atomic<size_t> table_bytes_{0};
+};
+
+}  // namespace memtide::internal
+
+#endif  // MEMTIDE_TRACER_STACK_DEPOT_H_

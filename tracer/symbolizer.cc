@@ -1,0 +1,230 @@
+// See symbolizer.h. Runs in the CLI, or in a traced program at exit.
+#include "symbolizer.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <unordered_map>
+#include <utility>
+
+#include "fmt/format.h"
+
+namespace memtide {
+namespace {
+
+// dwfl keeps a pointer to its callbacks: a constant with static storage (address constants only, so it is
+// initialised at load time, not by a constructor). The standard debuginfo search reads .gnu_debuglink and
+// /usr/lib/debug/.build-id/xx/yyy.debug, and asks a debuginfod server only where the user set DEBUGINFOD_URLS,
+// as gdb and eu-addr2line do.
+const Dwfl_Callbacks kOfflineCallbacks = {dwfl_build_id_find_elf, dwfl_standard_find_debuginfo,
+                                          dwfl_offline_section_address, nullptr};
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string Demangle(const char* name) {
+  if (name == nullptr || name[0] == '\0') return kUnknownFunction;
+  // glibc's debug info and symbols name its functions by their internal aliases (linkage name
+  // __GI__IO_file_doallocate): the public name is the one a reader and a suppression know.
+  if (strncmp(name, "__GI_", 5) == 0 && name[5] != '\0') name += 5;
+  if (name[0] == '_' && name[1] == 'Z') {
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    if (status == 0 && demangled != nullptr) {
+      std::string result(demangled);
+      free(demangled);
+      return result;
+    }
+    free(demangled);
+  }
+  return name;
+}
+
+// The linkage name (mangled, so the demangled form carries the class, namespace and parameters), following
+// DW_AT_abstract_origin and DW_AT_specification; else the plain DW_AT_name (C).
+std::string DieFunctionName(Dwarf_Die* die) {
+  Dwarf_Attribute attribute;
+  const char* name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attribute));
+  if (name == nullptr) name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attribute));
+  if (name == nullptr) name = dwarf_diename(die);
+  return Demangle(name);
+}
+
+bool IsFunctionScope(Dwarf_Die* die) {
+  int tag = dwarf_tag(die);
+  return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine || tag == DW_TAG_entry_point;
+}
+
+std::string HexBuildId(Dwfl_Module* module) {
+  const unsigned char* bits = nullptr;
+  GElf_Addr vaddr = 0;
+  int length = dwfl_module_build_id(module, &bits, &vaddr);
+  std::string hex;
+  for (int i = 0; i < length; ++i) hex += fmt::format("{:02x}", bits[i]);
+  return hex;
+}
+
+bool SameHex(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (tolower(static_cast<unsigned char>(a[i])) != tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string FrameModuleOffset(const Frame& frame) {
+  if (frame.module.empty()) return fmt::format("0x{:x}", frame.address);
+  return fmt::format("{}+0x{:x}", frame.module, frame.address);
+}
+
+struct Symbolizer::Module {
+  std::string path;
+  std::string basename;
+  Dwfl* dwfl = nullptr;
+  Dwfl_Module* module = nullptr;  // null: the file could not be read; every frame is "??"
+  GElf_Addr bias = 0;             // dwfl address = file address + bias (dwfl lays offline modules out itself)
+  bool changed = false;           // the file on disk has another build id than the trace recorded
+  std::unordered_map<uint64_t, std::vector<Frame>> cache;
+
+  ~Module() {
+    if (dwfl != nullptr) dwfl_end(dwfl);
+  }
+
+  std::vector<Frame> Lookup(uint64_t file_address);
+};
+
+std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address) {
+  Frame base;
+  base.module = basename;
+  base.module_path = path;
+  base.address = file_address;
+  std::vector<Frame> frames;
+  if (module == nullptr) {
+    frames.push_back(base);
+    return frames;
+  }
+  // A return address points after the call; the call instruction (and its line) is one byte before.
+  const Dwarf_Addr pc = bias + (file_address > 0 ? file_address - 1 : 0);
+
+  // The chain of function scopes at pc, innermost first (eu-addr2line -i does the same): dwarf_getscopes
+  // finds the innermost scope, dwarf_getscopes_die walks its concrete parents, so each inlined subroutine is
+  // followed by the function it was inlined into, whose line is the inlined one's call site.
+  Dwarf_Addr cu_bias = 0;
+  if (Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &cu_bias); cu != nullptr) {
+    Dwarf_Die* scopes = nullptr;
+    int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
+    Dwarf_Die innermost;
+    bool found = count > 0;
+    if (found) innermost = scopes[0];
+    free(scopes);
+    scopes = nullptr;
+    count = found ? dwarf_getscopes_die(&innermost, &scopes) : 0;
+    Dwarf_Files* files = nullptr;
+    if (count > 0 && dwarf_getsrcfiles(cu, &files, nullptr) != 0) files = nullptr;
+    for (int i = 0; i < count; ++i) {
+      if (!IsFunctionScope(&scopes[i])) continue;
+      Frame frame = base;
+      frame.function = DieFunctionName(&scopes[i]);
+      if (frames.empty()) {
+        if (Dwfl_Line* line = dwfl_module_getsrc(module, pc); line != nullptr) {
+          int number = 0;
+          const char* file = dwfl_lineinfo(line, nullptr, &number, nullptr, nullptr, nullptr);
+          if (file != nullptr) frame.file = file;
+          frame.line = number;
+        }
+      } else {
+        // The call site recorded by the inlined scope before this one.
+        for (int j = i - 1; j >= 0; --j) {
+          if (dwarf_tag(&scopes[j]) != DW_TAG_inlined_subroutine) continue;
+          Dwarf_Attribute attribute;
+          Dwarf_Word value = 0;
+          if (files != nullptr && dwarf_formudata(dwarf_attr(&scopes[j], DW_AT_call_file, &attribute), &value) == 0) {
+            if (const char* file = dwarf_filesrc(files, value, nullptr, nullptr); file != nullptr) frame.file = file;
+          }
+          if (dwarf_formudata(dwarf_attr(&scopes[j], DW_AT_call_line, &attribute), &value) == 0) {
+            frame.line = static_cast<int>(value);
+          }
+          break;
+        }
+      }
+      frames.push_back(std::move(frame));
+      if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) break;  // the real function ends the chain
+    }
+    free(scopes);
+  }
+  if (frames.empty()) {
+    // No debug info for pc: the symbol table (.symtab, or .dynsym of a stripped library) still names it.
+    Frame frame = base;
+    GElf_Off offset = 0;
+    GElf_Sym symbol;
+    const char* name = dwfl_module_addrinfo(module, pc, &offset, &symbol, nullptr, nullptr, nullptr);
+    if (name != nullptr) frame.function = Demangle(name);
+    if (Dwfl_Line* line = dwfl_module_getsrc(module, pc); line != nullptr) {
+      int number = 0;
+      const char* file = dwfl_lineinfo(line, nullptr, &number, nullptr, nullptr, nullptr);
+      if (file != nullptr) frame.file = file;
+      frame.line = number;
+    }
+    frames.push_back(std::move(frame));
+  }
+  if (changed) {
+    for (Frame& frame : frames) frame.function += kModuleChangedSuffix;
+  }
+  return frames;
+}
+
+Symbolizer::Symbolizer() = default;
+Symbolizer::~Symbolizer() = default;
+
+Frame Symbolizer::Unknown(uint64_t address) {
+  Frame frame;
+  frame.address = address;
+  return frame;
+}
+
+Symbolizer::Module* Symbolizer::GetModule(const std::string& module_path, const std::string& build_id) {
+  std::string key = module_path + '\n' + build_id;
+  auto found = modules_.find(key);
+  if (found != modules_.end()) return found->second.get();
+  auto module = std::make_unique<Module>();
+  module->path = module_path;
+  module->basename = Basename(module_path);
+  // Only regular files: a trace names whatever its writer chose, and opening a FIFO or a device would block
+  // or read forever.
+  struct stat status;
+  if (!module_path.empty() && module_path[0] == '/' && stat(module_path.c_str(), &status) == 0 &&
+      S_ISREG(status.st_mode)) {
+    module->dwfl = dwfl_begin(&kOfflineCallbacks);
+    if (module->dwfl != nullptr) {
+      module->module = dwfl_report_offline(module->dwfl, module->basename.c_str(), module_path.c_str(), -1);
+      dwfl_report_end(module->dwfl, nullptr, nullptr);
+      if (module->module != nullptr && dwfl_module_getelf(module->module, &module->bias) == nullptr) {
+        module->module = nullptr;
+      }
+      if (module->module != nullptr && !build_id.empty())
+        module->changed = !SameHex(HexBuildId(module->module), build_id);
+    }
+  }
+  Module* result = module.get();
+  modules_.emplace(std::move(key), std::move(module));
+  return result;
+}
+
+const std::vector<Frame>& Symbolizer::Symbolize(const std::string& module_path, const std::string& build_id,
+                                                uint64_t file_address) {
+  Module* module = GetModule(module_path, build_id);
+  auto found = module->cache.find(file_address);
+  if (found != module->cache.end()) return found->second;
+  return module->cache.emplace(file_address, module->Lookup(file_address)).first->second;
+}
+
+}  // namespace memtide

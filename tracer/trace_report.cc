@@ -1,0 +1,698 @@
+// See trace_report.h. Runs in the CLI, or in a traced program at exit.
+//
+// Everything in a file is untrusted: a trace sits in a temporary folder and a report is whatever a CI job
+// archived. Every member is type-checked, every count and index bounded, before it is used; the first
+// problem is the error, named by its JSON path ("stacks[3].frames[2]").
+#include "trace_report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "trace_file.h"
+
+namespace memtide {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int kMaxJsonDepth = 64;
+constexpr size_t kMaxSizesPerSite = 64;
+
+// Reads one document's fields, naming the file and the JSON path of the first problem.
+class Reader {
+ public:
+  explicit Reader(const std::string& origin) : origin_(origin) {}
+
+  absl::Status Error(const std::string& where, const std::string& what) const {
+    return absl::InvalidArgumentError(absl::StrCat(SafeText(origin_), ": ", where.empty() ? "" : where + ": ", what));
+  }
+
+  // The member `key` of `object` at `where`: null when absent and not required.
+  absl::StatusOr<const Json*> Member(const Json& object, const char* key, const std::string& where,
+                                     bool required) const {
+    if (!object.is_object()) return Error(where, absl::StrCat("is ", Describe(object), ", not an object"));
+    auto found = object.find(key);
+    if (found == object.end() || (found->is_null() && !required)) {
+      if (required) return Error(where, absl::StrCat("\"", key, "\" is missing"));
+      return nullptr;
+    }
+    return &*found;
+  }
+
+  absl::StatusOr<int64_t> Int(const Json& value, const std::string& where, int64_t minimum, int64_t maximum) const {
+    int64_t result;
+    if (value.is_number_unsigned()) {
+      uint64_t unsigned_value = value.get<uint64_t>();
+      if (unsigned_value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return Error(where, absl::StrCat(unsigned_value, " is out of range"));
+      }
+      result = static_cast<int64_t>(unsigned_value);
+    } else if (value.is_number_integer()) {
+      result = value.get<int64_t>();
+    } else {
+      return Error(where, absl::StrCat("is ", Describe(value), ", not an integer"));
+    }
+    if (result < minimum || result > maximum) {
+      return Error(where, result < 0 && minimum >= 0 ? absl::StrCat(result, " is negative")
+                                                     : absl::StrCat(result, " is out of range"));
+    }
+    return result;
+  }
+
+  absl::StatusOr<uint64_t> Unsigned(const Json& value, const std::string& where) const {
+    if (value.is_number_unsigned()) return value.get<uint64_t>();
+    if (value.is_number_integer()) return Error(where, absl::StrCat(value.get<int64_t>(), " is negative"));
+    return Error(where, absl::StrCat("is ", Describe(value), ", not an integer"));
+  }
+
+  // An optional non-negative integer member (0 when absent).
+  absl::Status Count(const Json& object, const char* key, const std::string& where, int64_t* out) const {
+    absl::StatusOr<const Json*> member = Member(object, key, where, false);
+    if (!member.ok()) return member.status();
+    if (*member == nullptr) return absl::OkStatus();
+    absl::StatusOr<int64_t> value = Int(**member, Path(where, key), 0, std::numeric_limits<int64_t>::max());
+    if (!value.ok()) return value.status();
+    *out = *value;
+    return absl::OkStatus();
+  }
+
+  absl::Status String(const Json& object, const char* key, const std::string& where, bool required,
+                      std::string* out) const {
+    absl::StatusOr<const Json*> member = Member(object, key, where, required);
+    if (!member.ok()) return member.status();
+    if (*member == nullptr) return absl::OkStatus();
+    if (!(*member)->is_string()) {
+      return Error(Path(where, key), absl::StrCat("is ", Describe(**member), ", not a string"));
+    }
+    *out = (*member)->get<std::string>();
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(const Json& object, const char* key, const std::string& where, bool* out) const {
+    absl::StatusOr<const Json*> member = Member(object, key, where, false);
+    if (!member.ok()) return member.status();
+    if (*member == nullptr) return absl::OkStatus();
+    if (!(*member)->is_boolean()) {
+      return Error(Path(where, key), absl::StrCat("is ", Describe(**member), ", not true or false"));
+    }
+    *out = (*member)->get<bool>();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<const Json*> Array(const Json& object, const char* key, const std::string& where,
+                                    bool required) const {
+    absl::StatusOr<const Json*> member = Member(object, key, where, required);
+    if (!member.ok() || *member == nullptr) return member;
+    if (!(*member)->is_array()) return Error(Path(where, key), absl::StrCat("is ", Describe(**member), ", not a list"));
+    return member;
+  }
+
+  static std::string Path(const std::string& where, const char* key) {
+    return where.empty() ? std::string(key) : absl::StrCat(where, ".", key);
+  }
+  static std::string Index(const std::string& where, size_t index) { return absl::StrCat(where, "[", index, "]"); }
+
+  static std::string Describe(const Json& value) {
+    if (value.is_number_float()) return absl::StrCat("the number ", value.dump());
+    if (value.is_object()) return "an object";
+    if (value.is_array()) return "a list";
+    if (value.is_null()) return "null";
+    return std::string("a ") + value.type_name();
+  }
+
+ private:
+  std::string origin_;
+};
+
+// Brackets nested deeper than any memtide document: refused before parsing, so no recursion downstream
+// (nlohmann's dump, our readers) meets a hostile depth.
+bool TooDeep(const std::string& text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+absl::Status ParseTraceInfo(const Reader& reader, const Json& json, const std::string& where, bool raw,
+                            TraceInfo* info) {
+  std::string kind = raw ? "" : "exit";
+  if (absl::Status s = reader.String(json, "kind", where, raw, &kind); !s.ok()) return s;
+  if (kind == "exit") {
+    info->kind = TraceKind::kExit;
+  } else if (kind == "snapshot") {
+    info->kind = TraceKind::kSnapshot;
+  } else {
+    return reader.Error(Reader::Path(where, "kind"), absl::StrCat("\"", SafeText(kind), "\" is not exit or snapshot"));
+  }
+  if (absl::Status s = reader.String(json, "mode", where, raw, &info->mode); !s.ok()) return s;
+  if (info->mode != "full" && info->mode != "sample") {
+    return reader.Error(Reader::Path(where, "mode"),
+                        absl::StrCat("\"", SafeText(info->mode), "\" is not full or sample"));
+  }
+  if (absl::Status s = reader.Count(json, "sample_mean_bytes", where, &info->sample_mean_bytes); !s.ok()) return s;
+  if (absl::Status s = reader.String(json, "byte_unit", where, false, &info->byte_unit); !s.ok()) return s;
+  if (absl::Status s = reader.Bool(json, "complete", where, &info->complete); !s.ok()) return s;
+  if (absl::Status s = reader.Count(json, "pid", where, &info->pid); !s.ok()) return s;
+  absl::StatusOr<const Json*> command = reader.Array(json, "command", where, false);
+  if (!command.ok()) return command.status();
+  if (*command != nullptr) {
+    for (size_t i = 0; i < (*command)->size(); ++i) {
+      const Json& argument = (**command)[i];
+      if (!argument.is_string()) {
+        return reader.Error(Reader::Index(Reader::Path(where, "command"), i),
+                            absl::StrCat("is ", Reader::Describe(argument), ", not a string"));
+      }
+      info->command.push_back(argument.get<std::string>());
+    }
+  }
+  absl::StatusOr<const Json*> time = reader.Member(json, "time_s", where, false);
+  if (!time.ok()) return time.status();
+  if (*time != nullptr) {
+    if (!(*time)->is_number() || (*time)->get<double>() < 0) {
+      return reader.Error(Reader::Path(where, "time_s"), "is not a number of seconds");
+    }
+    info->time_s = (*time)->get<double>();
+  }
+  absl::StatusOr<const Json*> exit_code = reader.Member(json, "exit_code", where, false);
+  if (!exit_code.ok()) return exit_code.status();
+  if (*exit_code != nullptr) {
+    absl::StatusOr<int64_t> code = reader.Int(**exit_code, Reader::Path(where, "exit_code"), -1, 255);
+    if (!code.ok()) return code.status();
+    info->exit_code = *code;
+  }
+  // Raw traces keep the totals in their own object; reports flatten them into "trace".
+  const Json* totals = &json;
+  std::string totals_where = where;
+  if (raw) {
+    absl::StatusOr<const Json*> member = reader.Member(json, "totals", where, true);
+    if (!member.ok()) return member.status();
+    totals = *member;
+    totals_where = Reader::Path(where, "totals");
+    if (!totals->is_object()) return reader.Error(totals_where, "is not an object");
+  }
+  struct Field {
+    const char* key;
+    int64_t* value;
+  };
+  for (const Field& field : {Field{"live_bytes", &info->live_bytes}, Field{"live_blocks", &info->live_blocks},
+                             Field{"peak_bytes", &info->peak_bytes}, Field{"allocations", &info->allocations},
+                             Field{"frees", &info->frees}, Field{"allocated_bytes", &info->allocated_bytes}}) {
+    if (absl::Status s = reader.Count(*totals, field.key, totals_where, field.value); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+struct RawModule {
+  std::string path;
+  std::string build_id;
+};
+
+absl::StatusOr<Frame> ParseFrame(const Reader& reader, const Json& json, const std::string& where) {
+  Frame frame;
+  if (!json.is_object()) return reader.Error(where, absl::StrCat("is ", Reader::Describe(json), ", not a frame"));
+  if (absl::Status s = reader.String(json, "function", where, true, &frame.function); !s.ok()) return s;
+  if (absl::Status s = reader.String(json, "file", where, false, &frame.file); !s.ok()) return s;
+  if (absl::Status s = reader.String(json, "module", where, false, &frame.module); !s.ok()) return s;
+  frame.module_path = frame.module;
+  int64_t line = 0;
+  if (absl::Status s = reader.Count(json, "line", where, &line); !s.ok()) return s;
+  if (line > std::numeric_limits<int>::max()) return reader.Error(Reader::Path(where, "line"), "is out of range");
+  frame.line = static_cast<int>(line);
+  absl::StatusOr<const Json*> address = reader.Member(json, "address", where, false);
+  if (!address.ok()) return address.status();
+  if (*address != nullptr) {
+    if ((*address)->is_string()) {
+      // "0x1234", as the renderers write it.
+      std::string text = (*address)->get<std::string>();
+      char* end = nullptr;
+      errno = 0;
+      unsigned long long value = text.size() > 2 ? strtoull(text.c_str(), &end, 16) : 0;
+      if (text.size() <= 2 || text.compare(0, 2, "0x") != 0 || errno != 0 || end == nullptr || *end != '\0') {
+        return reader.Error(Reader::Path(where, "address"),
+                            absl::StrCat("\"", SafeText(text), "\" is not a hexadecimal address"));
+      }
+      frame.address = value;
+    } else {
+      absl::StatusOr<uint64_t> value = reader.Unsigned(**address, Reader::Path(where, "address"));
+      if (!value.ok()) return value.status();
+      frame.address = *value;
+    }
+  }
+  return frame;
+}
+
+absl::Status ParseStackTotals(const Reader& reader, const Json& report, const char* key, std::vector<StackTotal>* out) {
+  absl::StatusOr<const Json*> list = reader.Array(report, key, "", false);
+  if (!list.ok()) return list.status();
+  if (*list == nullptr) return absl::OkStatus();
+  for (size_t i = 0; i < (*list)->size(); ++i) {
+    const Json& item = (**list)[i];
+    std::string where = Reader::Index(key, i);
+    StackTotal total;
+    if (absl::Status s = reader.Count(item, "bytes", where, &total.bytes); !s.ok()) return s;
+    if (absl::Status s = reader.Count(item, "count", where, &total.count); !s.ok()) return s;
+    absl::StatusOr<const Json*> sizes = reader.Array(item, "sizes", where, false);
+    if (!sizes.ok()) return sizes.status();
+    if (*sizes != nullptr) {
+      if ((*sizes)->size() > kMaxSizesPerSite) return reader.Error(Reader::Path(where, "sizes"), "has too many sizes");
+      for (size_t j = 0; j < (*sizes)->size(); ++j) {
+        absl::StatusOr<int64_t> size = reader.Int((**sizes)[j], Reader::Index(Reader::Path(where, "sizes"), j), 0,
+                                                  std::numeric_limits<int64_t>::max());
+        if (!size.ok()) return size.status();
+        total.sizes.push_back(*size);
+      }
+    }
+    absl::StatusOr<const Json*> frames = reader.Array(item, "stack", where, true);
+    if (!frames.ok()) return frames.status();
+    if ((*frames)->size() > kMaxFramesPerStack * 4) return reader.Error(Reader::Path(where, "stack"), "is too deep");
+    for (size_t j = 0; j < (*frames)->size(); ++j) {
+      absl::StatusOr<Frame> frame = ParseFrame(reader, (**frames)[j], Reader::Index(Reader::Path(where, "stack"), j));
+      if (!frame.ok()) return frame.status();
+      total.stack.push_back(std::move(*frame));
+    }
+    out->push_back(std::move(total));
+  }
+  return absl::OkStatus();
+}
+
+void AddSizes(const std::vector<int64_t>& sizes, std::vector<int64_t>* into) {
+  for (int64_t size : sizes) {
+    if (std::find(into->begin(), into->end(), size) == into->end()) into->push_back(size);
+  }
+}
+
+void SortTotals(std::vector<StackTotal>* totals) {
+  // Bytes, then blocks, descending; equal ones in stack-key order so output never depends on file order.
+  std::vector<std::string> key_of(totals->size());
+  for (size_t i = 0; i < totals->size(); ++i) key_of[i] = StackKey((*totals)[i].stack);
+  std::vector<size_t> order(totals->size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const StackTotal& x = (*totals)[a];
+    const StackTotal& y = (*totals)[b];
+    if (x.bytes != y.bytes) return x.bytes > y.bytes;
+    if (x.count != y.count) return x.count > y.count;
+    return key_of[a] < key_of[b];
+  });
+  std::vector<StackTotal> sorted;
+  sorted.reserve(totals->size());
+  for (size_t i : order) sorted.push_back(std::move((*totals)[i]));
+  *totals = std::move(sorted);
+}
+
+void FinishSizes(StackTotal* total) {
+  std::sort(total->sizes.begin(), total->sizes.end());
+  if (total->sizes.size() > kMaxSizesShown) total->sizes.resize(kMaxSizesShown);
+}
+
+}  // namespace
+
+const char* TraceKindName(TraceKind kind) { return kind == TraceKind::kSnapshot ? "snapshot" : "exit"; }
+
+std::string SafeText(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    unsigned char c = bytes[i];
+    if (c < 0x80) {
+      out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    size_t length = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    bool valid = length > 0 && i + length <= n;
+    uint32_t code_point = length == 2 ? c & 0x1f : length == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; valid && k < length; ++k) {
+      valid = (bytes[i + k] & 0xc0) == 0x80;
+      code_point = (code_point << 6) | (bytes[i + k] & 0x3f);
+    }
+    // Overlong forms, surrogates, beyond U+10FFFF, and the C1 controls.
+    if (valid &&
+        ((length == 3 && (code_point < 0x800 || (code_point >= 0xd800 && code_point <= 0xdfff))) ||
+         (length == 4 && (code_point < 0x10000 || code_point > 0x10ffff)) || (length == 2 && code_point < 0xa0))) {
+      valid = false;
+    }
+    if (!valid) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    out.append(text, i, length);
+    i += length;
+  }
+  return out;
+}
+
+std::string StackKey(const Stack& stack) {
+  std::string key;
+  for (const Frame& frame : stack) {
+    if (frame.function.compare(0, 2, kUnknownFunction) == 0) {
+      key += FrameModuleOffset(frame);
+    } else {
+      absl::StrAppend(&key, frame.function, "\x1f", frame.file, ":", frame.line, "\x1f", frame.module);
+    }
+    key += '\x1e';
+  }
+  return key;
+}
+
+std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries) {
+  std::unordered_map<std::string, size_t> index;
+  std::vector<StackTotal> merged;
+  for (StackTotal& entry : entries) {
+    auto [it, inserted] = index.emplace(StackKey(entry.stack), merged.size());
+    if (inserted) {
+      merged.push_back(std::move(entry));
+      continue;
+    }
+    StackTotal& into = merged[it->second];
+    into.bytes += entry.bytes;
+    into.count += entry.count;
+    AddSizes(entry.sizes, &into.sizes);
+  }
+  for (StackTotal& total : merged) FinishSizes(&total);
+  SortTotals(&merged);
+  return merged;
+}
+
+std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count) {
+  std::vector<StackTotal> entries;
+  for (const Site* site : sites) {
+    if (site->*bytes == 0 && site->*count == 0) continue;
+    entries.push_back(StackTotal{site->stack, site->*bytes, site->*count, site->sizes});
+  }
+  return MergeStackTotals(std::move(entries));
+}
+
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
+  std::string name = SafeText(path);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    int error = errno;
+    if (error == ENOENT) return absl::NotFoundError(absl::StrCat(name, ": no such file"));
+    return absl::InvalidArgumentError(absl::StrCat(name, ": cannot open: ", strerror(error)));
+  }
+  struct stat status;
+  if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(name, ": not a regular file"));
+  }
+  if (status.st_size > kMaxTraceFileBytes) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ", status.st_size, " bytes is more than the ",
+                                                   kMaxTraceFileBytes >> 20, " MiB a trace or report may have"));
+  }
+  std::string text;
+  text.resize(static_cast<size_t>(status.st_size));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t got = read(fd, text.data() + done, text.size() - done);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    done += static_cast<size_t>(got);
+  }
+  close(fd);
+  text.resize(done);
+  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(name, ": empty file (not a trace or report)"));
+  if (TooDeep(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": JSON nested deeper than ", kMaxJsonDepth, " levels"));
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& error) {
+    std::string what = error.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: …" -> "parse error at …"
+    if (size_t bracket = what.find("] "); what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) {
+      what = what.substr(bracket + 2);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(name, ": not JSON: ", SafeText(what)));
+  } catch (const std::exception& error) {
+    return absl::ResourceExhaustedError(absl::StrCat(name, ": cannot parse: ", error.what()));
+  }
+}
+
+absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std::string& origin, Symbolizer* symbolizer,
+                                          bool live_sites_only) {
+  Reader reader(origin);
+  TraceReport report;
+  report.path = origin;
+  absl::StatusOr<const Json*> version = reader.Member(json, kTraceFileVersionKey, "", true);
+  if (!version.ok()) return version.status();
+  if (**version != kTraceFileVersion) {
+    return reader.Error("", absl::StrCat("trace file version ", SafeText((*version)->dump()),
+                                         " is not supported (this memtide reads version ", kTraceFileVersion, ")"));
+  }
+  if (absl::Status s = ParseTraceInfo(reader, json, "", true, &report.trace); !s.ok()) return s;
+  report.has_trace = true;
+
+  absl::StatusOr<const Json*> modules_json = reader.Array(json, "modules", "", true);
+  if (!modules_json.ok()) return modules_json.status();
+  std::vector<RawModule> modules;
+  for (size_t i = 0; i < (*modules_json)->size(); ++i) {
+    const Json& item = (**modules_json)[i];
+    std::string where = Reader::Index("modules", i);
+    RawModule module;
+    if (absl::Status s = reader.String(item, "path", where, true, &module.path); !s.ok()) return s;
+    if (absl::Status s = reader.String(item, "build_id", where, false, &module.build_id); !s.ok()) return s;
+    if (module.build_id.size() > 128 ||
+        module.build_id.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      return reader.Error(Reader::Path(where, "build_id"), "is not a hexadecimal build id");
+    }
+    for (const char* key : {"base", "start", "end"}) {
+      absl::StatusOr<const Json*> member = reader.Member(item, key, where, false);
+      if (!member.ok()) return member.status();
+      if (*member == nullptr) continue;
+      absl::StatusOr<uint64_t> value = reader.Unsigned(**member, Reader::Path(where, key));
+      if (!value.ok()) return value.status();
+    }
+    modules.push_back(std::move(module));
+  }
+
+  // Frames are checked now and named when the first site that needs them is read: a site with nothing to
+  // show (live_sites_only) costs no symbolization.
+  absl::StatusOr<const Json*> stacks_json = reader.Array(json, "stacks", "", true);
+  if (!stacks_json.ok()) return stacks_json.status();
+  std::unordered_map<int64_t, size_t> stack_index;  // id -> index in `raw_stacks`
+  std::vector<std::vector<std::pair<int64_t, uint64_t>>> raw_stacks;
+  raw_stacks.reserve((*stacks_json)->size());
+  for (size_t i = 0; i < (*stacks_json)->size(); ++i) {
+    const Json& item = (**stacks_json)[i];
+    std::string where = Reader::Index("stacks", i);
+    absl::StatusOr<const Json*> id_json = reader.Member(item, "id", where, true);
+    if (!id_json.ok()) return id_json.status();
+    absl::StatusOr<int64_t> id =
+        reader.Int(**id_json, Reader::Path(where, "id"), 0, std::numeric_limits<int64_t>::max());
+    if (!id.ok()) return id.status();
+    if (!stack_index.emplace(*id, raw_stacks.size()).second) {
+      return reader.Error(Reader::Path(where, "id"), absl::StrCat("stack id ", *id, " appears twice"));
+    }
+    absl::StatusOr<const Json*> frames = reader.Array(item, "frames", where, true);
+    if (!frames.ok()) return frames.status();
+    if ((*frames)->size() > kMaxFramesPerStack) {
+      return reader.Error(Reader::Path(where, "frames"),
+                          absl::StrCat((*frames)->size(), " frames is more than ", kMaxFramesPerStack));
+    }
+    std::vector<std::pair<int64_t, uint64_t>> raw;
+    raw.reserve((*frames)->size());
+    for (size_t j = 0; j < (*frames)->size(); ++j) {
+      const Json& frame = (**frames)[j];
+      std::string frame_where = Reader::Index(Reader::Path(where, "frames"), j);
+      if (!frame.is_array() || frame.size() != 2) {
+        return reader.Error(frame_where, "is not a [module_index, offset] pair");
+      }
+      absl::StatusOr<int64_t> module = reader.Int(frame[0], frame_where + "[0]", std::numeric_limits<int64_t>::min(),
+                                                  std::numeric_limits<int64_t>::max());
+      if (!module.ok()) return module.status();
+      if (*module < -1 || *module >= static_cast<int64_t>(modules.size())) {
+        return reader.Error(frame_where, absl::StrCat("module index ", *module, " is out of range (the file lists ",
+                                                      modules.size(), " modules)"));
+      }
+      absl::StatusOr<uint64_t> offset = reader.Unsigned(frame[1], frame_where + "[1]");
+      if (!offset.ok()) return offset.status();
+      raw.emplace_back(*module, *offset);
+    }
+    raw_stacks.push_back(std::move(raw));
+  }
+  std::vector<std::optional<Stack>> stacks(raw_stacks.size());
+  auto symbolized = [&](size_t index) -> const Stack& {
+    if (stacks[index].has_value()) return *stacks[index];
+    Stack stack;
+    for (const auto& [module, offset] : raw_stacks[index]) {
+      if (module < 0) {
+        stack.push_back(Symbolizer::Unknown(offset));
+        continue;
+      }
+      const RawModule& raw = modules[static_cast<size_t>(module)];
+      if (symbolizer == nullptr) {
+        Frame frame = Symbolizer::Unknown(offset);
+        frame.module_path = raw.path;
+        frame.module = raw.path.substr(raw.path.rfind('/') == std::string::npos ? 0 : raw.path.rfind('/') + 1);
+        stack.push_back(std::move(frame));
+        continue;
+      }
+      const std::vector<Frame>& named = symbolizer->Symbolize(raw.path, raw.build_id, offset);
+      stack.insert(stack.end(), named.begin(), named.end());
+    }
+    for (Frame& frame : stack) {
+      frame.function = SafeText(frame.function);
+      frame.file = SafeText(frame.file);
+      frame.module = SafeText(frame.module);
+    }
+    stacks[index] = std::move(stack);
+    return *stacks[index];
+  };
+
+  absl::StatusOr<const Json*> sites_json = reader.Array(json, "sites", "", true);
+  if (!sites_json.ok()) return sites_json.status();
+  report.has_sites = true;
+  report.sites.reserve((*sites_json)->size());
+  for (size_t i = 0; i < (*sites_json)->size(); ++i) {
+    const Json& item = (**sites_json)[i];
+    std::string where = Reader::Index("sites", i);
+    absl::StatusOr<const Json*> stack_json = reader.Member(item, "stack", where, true);
+    if (!stack_json.ok()) return stack_json.status();
+    absl::StatusOr<int64_t> id = reader.Int(**stack_json, Reader::Path(where, "stack"),
+                                            std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+    if (!id.ok()) return id.status();
+    auto found = stack_index.find(*id);
+    if (found == stack_index.end()) {
+      return reader.Error(Reader::Path(where, "stack"), absl::StrCat("stack id ", *id, " is not in \"stacks\""));
+    }
+    Site site;
+    struct Field {
+      const char* key;
+      int64_t* value;
+    };
+    for (const Field& field :
+         {Field{"live_bytes", &site.live_bytes}, Field{"live_blocks", &site.live_blocks},
+          Field{"peak_bytes", &site.peak_bytes}, Field{"peak_blocks", &site.peak_blocks},
+          Field{"allocated_bytes", &site.allocated_bytes}, Field{"allocations", &site.allocations}}) {
+      if (absl::Status s = reader.Count(item, field.key, where, field.value); !s.ok()) return s;
+    }
+    absl::StatusOr<const Json*> sizes = reader.Array(item, "sizes", where, false);
+    if (!sizes.ok()) return sizes.status();
+    if (*sizes != nullptr) {
+      if ((*sizes)->size() > kMaxSizesPerSite) return reader.Error(Reader::Path(where, "sizes"), "has too many sizes");
+      for (size_t j = 0; j < (*sizes)->size(); ++j) {
+        absl::StatusOr<int64_t> size = reader.Int((**sizes)[j], Reader::Index(Reader::Path(where, "sizes"), j), 0,
+                                                  std::numeric_limits<int64_t>::max());
+        if (!size.ok()) return size.status();
+        site.sizes.push_back(*size);
+      }
+    }
+    if (live_sites_only && site.live_bytes == 0 && site.live_blocks == 0) continue;
+    site.stack = symbolized(found->second);
+    report.sites.push_back(std::move(site));
+  }
+
+  std::vector<const Site*> all;
+  all.reserve(report.sites.size());
+  for (const Site& site : report.sites) all.push_back(&site);
+  if (report.trace.kind == TraceKind::kSnapshot) {
+    report.live_sites = GroupSites(all, &Site::live_bytes, &Site::live_blocks);
+  }
+  report.peak_sites = GroupSites(all, &Site::peak_bytes, &Site::peak_blocks);
+  return report;
+}
+
+absl::StatusOr<TraceReport> ParseRunReport(const nlohmann::json& json, const std::string& origin) {
+  Reader reader(origin);
+  TraceReport report;
+  report.path = origin;
+  absl::StatusOr<const Json*> version_json = reader.Member(json, kRunReportVersionKey, "", true);
+  if (!version_json.ok()) return version_json.status();
+  absl::StatusOr<int64_t> version = reader.Int(**version_json, kRunReportVersionKey, 0, 1 << 20);
+  if (!version.ok() || *version < kOldestRunReportVersion || *version > kRunReportVersion) {
+    return reader.Error("", absl::StrCat("report version ", SafeText((*version_json)->dump()),
+                                         " is not supported (this memtide reads versions ", kOldestRunReportVersion,
+                                         " to ", kRunReportVersion, ")"));
+  }
+  report.run_report = json;
+  absl::StatusOr<const Json*> trace = reader.Member(json, "trace", "", false);
+  if (!trace.ok()) return trace.status();
+  if (*trace == nullptr) return report;  // version 1, or a run without tracing (see "trace_status")
+  if (absl::Status s = ParseTraceInfo(reader, **trace, "trace", false, &report.trace); !s.ok()) return s;
+  report.has_trace = true;
+  if (report.trace.kind == TraceKind::kExit) {
+    report.has_leaks = true;
+    if (absl::Status s = ParseStackTotals(reader, json, "leaks", &report.leaks); !s.ok()) return s;
+    if (absl::Status s = ParseStackTotals(reader, json, "runtime_leaks", &report.runtime_leaks); !s.ok()) return s;
+    absl::StatusOr<const Json*> suppressed = reader.Member(json, "suppressed", "", false);
+    if (!suppressed.ok()) return suppressed.status();
+    if (*suppressed != nullptr) {
+      if (absl::Status s = reader.Count(**suppressed, "bytes", "suppressed", &report.suppressed_bytes); !s.ok())
+        return s;
+      if (absl::Status s = reader.Count(**suppressed, "count", "suppressed", &report.suppressed_count); !s.ok())
+        return s;
+    }
+    // The listed leaks may be the top ones only; the totals are the file's.
+    int64_t bytes = 0, blocks = 0;
+    for (const StackTotal& leak : report.leaks) {
+      bytes += leak.bytes;
+      blocks += leak.count;
+    }
+    report.leaked_bytes = bytes;
+    report.leaked_blocks = blocks;
+    if (absl::Status s = reader.Count(json, "leaked_bytes", "", &report.leaked_bytes); !s.ok()) return s;
+    if (absl::Status s = reader.Count(json, "leaked_blocks", "", &report.leaked_blocks); !s.ok()) return s;
+  } else {
+    if (absl::Status s = ParseStackTotals(reader, json, "sites", &report.live_sites); !s.ok()) return s;
+  }
+  if (absl::Status s = ParseStackTotals(reader, json, "peak_sites", &report.peak_sites); !s.ok()) return s;
+  for (std::vector<StackTotal>* list : {&report.leaks, &report.runtime_leaks, &report.live_sites, &report.peak_sites}) {
+    for (StackTotal& total : *list) {
+      for (Frame& frame : total.stack) {
+        frame.function = SafeText(frame.function);
+        frame.file = SafeText(frame.file);
+        frame.module = SafeText(frame.module);
+        frame.module_path = frame.module;
+      }
+    }
+  }
+  return report;
+}
+
+absl::StatusOr<TraceReport> ParseTraceOrReport(const nlohmann::json& json, const std::string& origin,
+                                               Symbolizer* symbolizer) {
+  Reader reader(origin);
+  if (!json.is_object()) {
+    return reader.Error("", absl::StrCat("is ", Reader::Describe(json), ", not a memtide trace or report"));
+  }
+  if (json.contains(kTraceFileVersionKey)) return ParseRawTrace(json, origin, symbolizer, false);
+  if (json.contains(kRunReportVersionKey)) return ParseRunReport(json, origin);
+  return reader.Error(
+      "",
+      absl::StrCat("no version found (neither \"", kTraceFileVersionKey, "\" nor \"", kRunReportVersionKey,
+                   "\"): not a memtide trace or report; this memtide "
+                   "reads trace files version ",
+                   kTraceFileVersion, " and reports versions ", kOldestRunReportVersion, " to ", kRunReportVersion));
+}
+
+}  // namespace memtide

@@ -1,0 +1,545 @@
+// libmemtide_tracer.so's entry point and the tracer it returns: the preload dlopens this module only when
+// MEMTIDE_TRACE is sample or full (DESIGN.md decision 8) and calls memtide_tracer_start once; the table of
+// functions it gets back (tracer_module.h) is then called
+//   - on_allocation / on_free: hot path, inside the program's malloc/free on any thread, under the preload's
+//     reentrancy guard. Stack capture with no lock held, then a lock-free depot lookup, then one live-table
+//     shard lock, under which the site change is parked in the shard's pending buffer (site_stats.h; a full
+//     buffer is merged under its sites' locks, nested inside), then one atomic add on the total. No I/O
+//     (except one log line if the tracer runs out of memory), no blocking.
+//   - write_snapshot: the monitor thread or the caller of memtide_snapshot(); at_exit: the exiting thread.
+//     Both allocate freely and take the shard locks one at a time, so other threads keep allocating.
+//   - before_fork / after_fork_*: around fork(), from the preload's fork handling.
+//
+// Lifetime: the tracer is created once and never destroyed. Threads may still allocate while the process
+// exits (after at_exit, during static destruction), so nothing here may have a destructor that runs at exit:
+// the tracer lives on the heap and the function table is plain data.
+//
+// C entry points never let an exception out: the hot entries are noexcept and catch at the boundary (the only
+// throwing code they reach is the slow path that resolves a new stack's modules, which allocates).
+#include "tracer_module.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "leak_summary.h"
+#include "live_allocations.h"
+#include "module_map.h"
+#include "nlohmann/json.hpp"
+#include "sampling.h"
+#include "site_stats.h"
+#include "spin_lock.h"
+#include "stack_capture.h"
+#include "stack_depot.h"
+#include "trace_writer.h"
+
+namespace memtide::internal {
+namespace {
+
+int64_t NowNs() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+void CopyText(const std::string& text, char* buffer, size_t size) {
+  if (buffer == nullptr || size == 0) return;
+  snprintf(buffer, size, "%s", text.c_str());
+}
+
+// 12345678 -> "12,345,678".
+std::string WithThousands(int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  std::string result;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) result += ',';
+    result += digits[i];
+  }
+  return value < 0 ? "-" + result : result;
+}
+
+// The leak report at exit under plain LD_PRELOAD, as LeakSanitizer prints one: the trace symbolized in process
+// and rendered like `memtide report` (memtide run sets MEMTIDE_LEAK_TOP=0 and renders it itself). If that
+// fails, one line with the totals and the reason instead.
+void EmitLeakSummary(const nlohmann::json& trace, const std::string& trace_path, const std::string& suppressions,
+                     int top_stacks, void (*log_line)(const char*), void (*write_text)(const char*, size_t)) {
+  if (log_line == nullptr) return;
+  const nlohmann::json& totals = trace.at("totals");
+  const int64_t live_blocks = totals.at("live_blocks").get<int64_t>();
+  if (live_blocks <= 0) return;
+  absl::StatusOr<std::string> text = LeakSummaryText(trace, suppressions, top_stacks);
+  if (text.ok() && write_text != nullptr) {
+    if (text->empty()) return;  // everything left is the C runtime's own or suppressed
+    write_text(text->data(), text->size());
+    if (!trace_path.empty()) log_line(("the whole trace is in " + trace_path).c_str());
+    return;
+  }
+  const int64_t live_bytes = totals.at("live_bytes").get<int64_t>();
+  size_t stacks = 0;
+  for (const nlohmann::json& site : trace.at("sites")) stacks += site.at("live_blocks").get<int64_t>() > 0;
+  const bool sampled = trace.at("mode") == "sample";
+  std::string line = std::string(sampled ? "about " : "") + WithThousands(live_bytes) + " bytes in " +
+                     WithThousands(live_blocks) + (live_blocks == 1 ? " block" : " blocks") +
+                     " not freed at exit, from " + std::to_string(stacks) + (stacks == 1 ? " stack" : " stacks") +
+                     (sampled ? " (sampled estimate)" : "") +
+                     (trace_path.empty() ? std::string("; no trace file") : "; trace in " + trace_path) +
+                     (text.ok() ? std::string() : "; no leak report: " + std::string(text.status().message()));
+  log_line(line.c_str());
+}
+
+class Tracer {
+ public:
+  explicit Tracer(const MemtideTracerConfig& config)
+      : sample_mode_(config.mode == kMemtideTraceSample),
+        mean_bytes_(config.sample_mean_bytes > 0 ? static_cast<double>(config.sample_mean_bytes) : 524288.0),
+        leak_report_top_(config.leak_report_top),
+        trace_file_(config.trace_file != nullptr ? config.trace_file : ""),
+        suppressions_(config.suppressions != nullptr ? config.suppressions : ""),
+        segment_dir_(config.segment_dir != nullptr && config.segment_dir[0] != '\0' ? config.segment_dir : "/dev/shm"),
+        skip_begin_(config.skip_begin),
+        skip_end_(config.skip_end),
+        max_frames_(config.max_frames),
+        log_line_(config.log_line),
+        write_text_(config.write_text),
+        depot_(&modules_),
+        sample_live_(/*with_filter=*/sample_mode_) {}
+
+  // Once, before any other entry. Enters the loader; allocates.
+  bool Start(std::string* error) {
+    start_ns_ = NowNs();
+    modules_.Refresh();
+    return capture_.Init(skip_begin_, skip_end_, max_frames_, error);
+  }
+
+  void Log(const char* format, ...) const __attribute__((format(printf, 2, 3))) {
+    if (log_line_ == nullptr) return;
+    char line[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line, sizeof(line), format, args);
+    va_end(args);
+    log_line_(line);
+  }
+
+  // Everything from here to unw_backtrace is inlined into the exported entry (see StackCapture::Capture).
+  __attribute__((always_inline)) int64_t OnAllocation(void* pointer, size_t requested, size_t usable,
+                                                      uint64_t* rng_state, int* tracked) noexcept {
+    *tracked = 0;
+    try {
+      if (!sample_mode_) {
+        if (pointer != nullptr && !stopped_.load(std::memory_order_relaxed)) {
+          *tracked = TrackFull(reinterpret_cast<uintptr_t>(pointer), requested);
+        }
+        return 0;
+      }
+      const SampleDecision decision = DecideSample(rng_state, usable, mean_bytes_);
+      if (decision.sample && pointer != nullptr && !stopped_.load(std::memory_order_relaxed)) {
+        *tracked = TrackSample(reinterpret_cast<uintptr_t>(pointer), requested, usable);
+      }
+      return decision.countdown;
+    } catch (...) {
+      Stop("an allocation failed while recording a new stack");
+      return sample_mode_ ? NextCountdown(rng_state, mean_bytes_) : 0;
+    }
+  }
+
+  // The removal and its site change under one live-table shard lock; then the total.
+  int OnFree(void* pointer) noexcept {
+    const uintptr_t key = reinterpret_cast<uintptr_t>(pointer);
+    if (key == 0) return 0;
+    int64_t total_delta = 0;
+    if (!sample_mode_) {
+      FullLiveValue value;
+      const bool found = full_live_.Remove(key, &value, [&](PendingSiteChanges& pending, const FullLiveValue& v) {
+        const uint64_t size = FullSize(key, v);
+        sites_.Record(pending, v.stack, sites_.PeakVersion(), -static_cast<double>(size), -1.0, false, 0);
+        total_delta = static_cast<int64_t>(size);
+      });
+      if (!found) return 0;
+    } else {
+      SampleLiveValue value;
+      const bool found = sample_live_.Remove(key, &value, [&](PendingSiteChanges& pending, const SampleLiveValue& v) {
+        total_delta = RetireSample(pending, v, sites_.PeakVersion());
+      });
+      if (!found) return 0;
+    }
+    sites_.LowerTotal(total_delta);
+    return 1;
+  }
+
+  int WriteSnapshot(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size) {
+    SpinLockHolder hold(writer_lock_);
+    const std::string text = SerializeTrace(BuildTraceJson(Collect(/*exit=*/false, -1)));
+    const int64_t pid = getpid();
+    if (path_or_null != nullptr) {
+      const std::string path = path_or_null;
+      const int error = WriteFileDirect(path, text, /*create_new=*/false);
+      if (error != 0) {
+        CopyText("cannot write the snapshot " + path + ": " + strerror(error), message, message_size);
+        return error;
+      }
+      const size_t slash = path.rfind('/');
+      CopyText(slash == std::string::npos ? path : path.substr(slash + 1), name, name_size);
+      return 0;
+    }
+    int error = EEXIST;
+    std::string file_name;
+    for (int attempt = 0; attempt < 1000 && error == EEXIST; ++attempt) {
+      const uint64_t number = snapshot_counter_.fetch_add(1, std::memory_order_relaxed) + 1;
+      file_name = "memtide-snapshot." + std::to_string(pid) + "." + std::to_string(number) + ".json";
+      error = WriteFileDirect(segment_dir_ + "/" + file_name, text, /*create_new=*/true);
+    }
+    if (error != 0) {
+      CopyText("cannot write a snapshot in " + segment_dir_ + ": " + strerror(error), message, message_size);
+      return error;
+    }
+    CopyText(file_name, name, name_size);
+    return 0;
+  }
+
+  void AtExit(int32_t exit_code) {
+    SpinLockHolder hold(writer_lock_);
+    if (exited_) return;
+    exited_ = true;
+    const nlohmann::json trace = BuildTraceJson(Collect(/*exit=*/true, exit_code));
+    std::string path;
+    if (!trace_file_.empty()) {
+      path = ExpandPid(trace_file_, getpid());
+      const int error = WriteFileReplacing(path, SerializeTrace(trace));
+      if (error != 0) {
+        Log("cannot write the trace file %s: %s", path.c_str(), strerror(error));
+        path.clear();
+      }
+    }
+    if (leak_report_top_ > 0) EmitLeakSummary(trace, path, suppressions_, leak_report_top_, log_line_, write_text_);
+  }
+
+  // fork(): the writer first (it takes the others one at a time), then every lock in the order the hot paths
+  // nest them: depot shard -> arena -> id array; live shard -> huge-size shard -> site (Flush).
+  void BeforeFork() {
+    writer_lock_.Lock();
+    modules_.LockForFork();
+    depot_.LockAll();
+    full_live_.LockAll();
+    sample_live_.LockAll();
+    huge_sizes_.LockAll();
+    sites_.LockAll();
+  }
+
+  void AfterForkParent() {
+    sites_.UnlockAll();
+    huge_sizes_.UnlockAll();
+    sample_live_.UnlockAll();
+    full_live_.UnlockAll();
+    depot_.UnlockAll();
+    modules_.UnlockForFork();
+    writer_lock_.Unlock();
+  }
+
+  // The child keeps every table: the parent's live blocks are live in the child too. It is a new process
+  // for the trace: its own exit writes its own file (the pid in the name differs).
+  void AfterForkChild() {
+    sample_live_.ResetLocksAfterFork();
+    huge_sizes_.ResetLocksAfterFork();
+    full_live_.ResetLocksAfterFork();
+    sites_.ResetLocksAfterFork();
+    depot_.ResetLocksAfterFork();
+    modules_.ResetAfterFork();
+    writer_lock_.ResetAfterFork();
+    exited_ = false;
+    snapshot_counter_.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  // Capture (no lock held) and intern. 0 when the depot is out of memory.
+  __attribute__((always_inline)) uint32_t CaptureStack() {
+    uintptr_t frames[kMaxStackDepth];
+    const int depth = capture_.Capture(frames);
+    const uint64_t hash = StackDepot::Hash(frames, static_cast<uint32_t>(depth));
+    const uint32_t found = depot_.Find(frames, static_cast<uint32_t>(depth), hash);
+    if (__builtin_expect(found != 0, 1)) return found;
+    return depot_.Intern(frames, static_cast<uint32_t>(depth), hash);
+  }
+
+  // The insert and its site changes under one live-table shard lock; then the total.
+  __attribute__((always_inline)) int TrackFull(uintptr_t key, size_t requested) {
+    const uint32_t stack = CaptureStack();
+    if (stack == 0 || !sites_.Prepare(stack)) {
+      Stop("the stack depot is full or out of memory");
+      return 0;
+    }
+    const uint32_t size = requested >= kHugeSize ? kHugeSize : static_cast<uint32_t>(requested);
+    // A huge block's true size goes in first, so that it is there as soon as the block is in full_live_. If
+    // the address was still in huge_sizes_ (a free never seen), that old size is the replaced block's.
+    bool old_size_known = false;
+    uint64_t old_huge_size = 0;
+    if (size == kHugeSize) {
+      switch (huge_sizes_.Insert(key, requested, &old_huge_size)) {
+        case LiveAllocations<uint64_t>::InsertResult::kNoMemory:
+          Stop("the live-allocation table could not grow");
+          return 0;
+        case LiveAllocations<uint64_t>::InsertResult::kReplaced:
+          old_size_known = true;
+          break;
+        case LiveAllocations<uint64_t>::InsertResult::kInserted:
+          break;
+      }
+    }
+    const uint64_t version = sites_.PeakVersion();
+    int64_t retired = 0;
+    FullLiveValue replaced;
+    const auto result = full_live_.Insert(
+        key, FullLiveValue{stack, size}, &replaced, [&](PendingSiteChanges& pending, const FullLiveValue* old) {
+          if (old != nullptr) {
+            // The block's free never reached us (freed by a path the preload does not see): retire it now.
+            const uint64_t old_size = old->size == kHugeSize && old_size_known ? old_huge_size : FullSize(key, *old);
+            sites_.Record(pending, old->stack, version, -static_cast<double>(old_size), -1.0, false, 0);
+            retired = static_cast<int64_t>(old_size);
+          }
+          sites_.Record(pending, stack, version, static_cast<double>(requested), 1.0, true, requested);
+        });
+    if (result == LiveAllocations<FullLiveValue, PendingSiteChanges>::InsertResult::kNoMemory) {
+      uint64_t unused;
+      if (size == kHugeSize) huge_sizes_.Remove(key, &unused);
+      Stop("the live-allocation table could not grow");
+      return 0;
+    }
+    if (retired != 0) sites_.LowerTotal(retired);
+    sites_.RaiseTotal(static_cast<int64_t>(requested));
+    return 1;
+  }
+
+  // The requested size of a full-mode entry just removed from (or replaced in) full_live_. Under that shard's
+  // lock: a huge block's size comes from huge_sizes_, whose shard lock nests inside (fork takes them in order).
+  uint64_t FullSize(uintptr_t key, const FullLiveValue& value) {
+    if (value.size != kHugeSize) return value.size;
+    uint64_t size = kHugeSize;
+    huge_sizes_.Remove(key, &size);
+    return size;
+  }
+
+  __attribute__((always_inline)) int TrackSample(uintptr_t key, size_t requested, size_t usable) {
+    const uint32_t stack = CaptureStack();
+    if (stack == 0 || !sites_.Prepare(stack)) {
+      Stop("the stack depot is full or out of memory");
+      return 0;
+    }
+    const double inverse_probability = 1.0 / SampleProbability(usable, mean_bytes_);
+    const double bytes = static_cast<double>(requested) * inverse_probability;
+    const uint64_t version = sites_.PeakVersion();
+    int64_t retired = 0;
+    SampleLiveValue replaced;
+    const auto result =
+        sample_live_.Insert(key, SampleLiveValue{stack, 0, inverse_probability, requested}, &replaced,
+                            [&](PendingSiteChanges& pending, const SampleLiveValue* old) {
+                              if (old != nullptr) retired = RetireSample(pending, *old, version);
+                              sites_.Record(pending, stack, version, bytes, inverse_probability, true, requested);
+                            });
+    if (result == LiveAllocations<SampleLiveValue, PendingSiteChanges>::InsertResult::kNoMemory) {
+      Stop("the live-allocation table could not grow");
+      return 0;
+    }
+    if (retired != 0) sites_.LowerTotal(retired);
+    sites_.RaiseTotal(std::llround(bytes));
+    return 1;
+  }
+
+  // The same products as at allocation, so the site and total amounts cancel exactly. Returns the total's
+  // share, for LowerTotal after the shard lock.
+  int64_t RetireSample(PendingSiteChanges& pending, const SampleLiveValue& value, uint64_t version) {
+    const double bytes = static_cast<double>(value.requested) * value.inverse_probability;
+    sites_.Record(pending, value.stack, version, -bytes, -value.inverse_probability, false, 0);
+    return std::llround(bytes);
+  }
+
+  // Stops tracing new blocks (frees are still followed) and says so once. The trace is marked incomplete.
+  __attribute__((noinline, cold)) void Stop(const char* reason) {
+    if (stopped_.exchange(true, std::memory_order_relaxed)) return;
+    Log("tracing stopped: %s; the trace file will say it is incomplete", reason);
+  }
+
+  // What the trace file holds, read shard by shard while other threads may go on allocating.
+  TraceContents Collect(bool exit, int32_t exit_code) {
+    TraceContents contents;
+    contents.exit = exit;
+    contents.pid = getpid();
+    contents.command = ReadCommandLine();
+    contents.time_s = static_cast<double>(NowNs() - start_ns_) / 1e9;
+    contents.has_exit_code = exit && exit_code >= 0;
+    contents.exit_code = exit_code;
+    contents.sample_mode = sample_mode_;
+    contents.sample_mean_bytes = static_cast<int64_t>(mean_bytes_);
+    contents.complete = !stopped_.load(std::memory_order_relaxed);
+
+    // Pending site changes first, shard by shard (each shard's lock, then its sites' locks).
+    full_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
+    sample_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
+    std::vector<SiteCounters> sites = sites_.Collect(depot_.MaxId());
+    TraceTotals& totals = contents.totals;
+    for (const SiteCounters& site : sites) {
+      totals.live_bytes += site.live_bytes;
+      totals.live_blocks += site.live_blocks;
+      totals.allocated_bytes += site.allocated_bytes;
+      totals.allocations += site.allocations;
+    }
+    totals.frees = totals.allocations - totals.live_blocks;
+    totals.peak_bytes = static_cast<double>(sites_.peak_total());
+    sites.erase(std::remove_if(sites.begin(), sites.end(), SiteRoundsToZero), sites.end());
+    std::sort(sites.begin(), sites.end(), [](const SiteCounters& a, const SiteCounters& b) { return a.site < b.site; });
+
+    // Modules after the stacks' records: every module index a record holds was appended before the record was
+    // published, so it is inside this copy.
+    std::vector<const StackRecord*> records;
+    records.reserve(sites.size());
+    for (const SiteCounters& site : sites) records.push_back(depot_.Get(site.site));
+    contents.modules = modules_.Modules();
+    for (const StackRecord* record : records) {
+      if (record == nullptr) continue;
+      TraceStack stack;
+      stack.id = record->id;
+      stack.frames.reserve(record->depth);
+      for (uint32_t i = 0; i < record->depth; ++i) {
+        const int32_t module = record->modules()[i];
+        const uintptr_t address = record->frames()[i];
+        stack.frames.emplace_back(module, module >= 0 ? address - contents.modules[module].base : address);
+      }
+      contents.stacks.push_back(std::move(stack));
+    }
+    contents.sites = std::move(sites);
+    return contents;
+  }
+
+  const bool sample_mode_;
+  const double mean_bytes_;
+  const int32_t leak_report_top_;
+  const std::string trace_file_;
+  const std::string suppressions_;  // for the leak text that replaces EmitLeakSummary's line
+  const std::string segment_dir_;
+  const uintptr_t skip_begin_;
+  const uintptr_t skip_end_;
+  const int32_t max_frames_;
+  void (*const log_line_)(const char*);
+  void (*const write_text_)(const char*, size_t);  // for the multi-line leak text that replaces EmitLeakSummary's
+  int64_t start_ns_ = 0;
+
+  StackCapture capture_;
+  ModuleMap modules_;
+  StackDepot depot_;
+  SiteStats sites_;
+  // The live tables carry the pending site changes (site_stats.h). Lock order: a full_live_ shard, then a
+  // huge_sizes_ shard or site locks; never the other way round.
+  LiveAllocations<FullLiveValue, PendingSiteChanges> full_live_;
+  LiveAllocations<uint64_t> huge_sizes_;  // true sizes of full-mode blocks of kHugeSize bytes or more
+  LiveAllocations<SampleLiveValue, PendingSiteChanges> sample_live_;
+
+  std::atomic<bool> stopped_{false};
+  SpinLock writer_lock_;  // one writer at a time; guards exited_
+  bool exited_ = false;
+  std::atomic<uint64_t> snapshot_counter_{0};
+};
+
+Tracer* g_tracer = nullptr;
+
+int64_t OnAllocationEntry(void* pointer, size_t requested, size_t usable, uint64_t* rng_state, int* tracked) noexcept {
+  return g_tracer->OnAllocation(pointer, requested, usable, rng_state, tracked);
+}
+
+int OnFreeEntry(void* pointer) noexcept { return g_tracer->OnFree(pointer); }
+
+int WriteSnapshotEntry(const char* path_or_null, char* name, size_t name_size, char* message,
+                       size_t message_size) noexcept {
+  try {
+    return g_tracer->WriteSnapshot(path_or_null, name, name_size, message, message_size);
+  } catch (const std::bad_alloc&) {
+    CopyText("out of memory while writing the snapshot", message, message_size);
+    return ENOMEM;
+  } catch (const std::exception& error) {
+    CopyText(std::string("cannot write the snapshot: ") + error.what(), message, message_size);
+    return EIO;
+  } catch (...) {
+    CopyText("cannot write the snapshot", message, message_size);
+    return EIO;
+  }
+}
+
+void AtExitEntry(int32_t exit_code) noexcept {
+  try {
+    g_tracer->AtExit(exit_code);
+  } catch (const std::exception& error) {
+    g_tracer->Log("cannot write the trace at exit: %s", error.what());
+  } catch (...) {
+    g_tracer->Log("cannot write the trace at exit");
+  }
+}
+
+void BeforeForkEntry() noexcept { g_tracer->BeforeFork(); }
+void AfterForkParentEntry() noexcept { g_tracer->AfterForkParent(); }
+void AfterForkChildEntry() noexcept { g_tracer->AfterForkChild(); }
+
+const MemtideTracerApi kApi = {
+    /*abi_version=*/MEMTIDE_TRACER_ABI_VERSION,
+    /*on_allocation=*/OnAllocationEntry,
+    /*on_free=*/OnFreeEntry,
+    /*write_snapshot=*/WriteSnapshotEntry,
+    /*at_exit=*/AtExitEntry,
+    /*before_fork=*/BeforeForkEntry,
+    /*after_fork_parent=*/AfterForkParentEntry,
+    /*after_fork_child=*/AfterForkChildEntry,
+};
+
+void LogStartFailure(const MemtideTracerConfig* config, const char* what) {
+  if (config == nullptr || config->log_line == nullptr) return;
+  char line[512];
+  snprintf(line, sizeof(line), "tracing off: %s", what);
+  config->log_line(line);
+}
+
+}  // namespace
+}  // namespace memtide::internal
+
+extern "C" __attribute__((visibility("default"))) const MemtideTracerApi* memtide_tracer_start(
+    const MemtideTracerConfig* config) noexcept {
+  using memtide::internal::g_tracer;
+  using memtide::internal::LogStartFailure;
+  using memtide::internal::Tracer;
+  // The preload calls this once, from one thread; a second call gets the running tracer.
+  if (g_tracer != nullptr) return &memtide::internal::kApi;
+  if (config == nullptr) return nullptr;
+  if (config->abi_version != MEMTIDE_TRACER_ABI_VERSION) {
+    char what[128];
+    snprintf(what, sizeof(what), "the tracer module speaks ABI %d, the preload %u", MEMTIDE_TRACER_ABI_VERSION,
+             config->abi_version);
+    LogStartFailure(config, what);
+    return nullptr;
+  }
+  if (config->mode != kMemtideTraceSample && config->mode != kMemtideTraceFull) {
+    LogStartFailure(config, "the tracer module was started with a mode that is neither sample nor full");
+    return nullptr;
+  }
+  try {
+    Tracer* tracer = new Tracer(*config);
+    std::string error;
+    if (!tracer->Start(&error)) {
+      LogStartFailure(config, error.c_str());
+      delete tracer;
+      return nullptr;
+    }
+    g_tracer = tracer;
+    return &memtide::internal::kApi;
+  } catch (const std::exception& error) {
+    LogStartFailure(config, error.what());
+  } catch (...) {
+    LogStartFailure(config, "the tracer module could not start");
+  }
+  return nullptr;
+}
