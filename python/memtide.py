@@ -7,14 +7,16 @@ application code can call them unconditionally.
     import memtide
     memtide.mark("model_loaded")
     current, peak = memtide.get_traced_memory()
+    memtide.snapshot("/tmp/live.json")   # with MEMTIDE_TRACE=sample|full: live blocks by stack
 
 Byte counts cover the whole process (every allocator call through malloc, not only Python objects),
 measured as the allocator's usable sizes.
 """
 
 import ctypes
+import os
 
-__all__ = ["get_traced_memory", "reset_peak", "mark", "get_heap_stats", "is_active"]
+__all__ = ["get_traced_memory", "reset_peak", "mark", "get_heap_stats", "snapshot", "is_active"]
 
 
 class _HeapStats(ctypes.Structure):
@@ -52,6 +54,9 @@ _get_traced_memory = _lookup(
 _reset_peak = _lookup("memtide_reset_peak", [])
 _mark = _lookup("memtide_mark", [ctypes.c_char_p])
 _get_heap_stats = _lookup("memtide_get_heap_stats", [ctypes.POINTER(_HeapStats)])
+_snapshot = _lookup("memtide_snapshot", [ctypes.c_char_p])
+if _snapshot is not None:
+    _snapshot.restype = ctypes.c_int
 
 
 def is_active():
@@ -90,3 +95,16 @@ def get_heap_stats():
     if _get_heap_stats is not None:
         _get_heap_stats(ctypes.byref(stats))
     return {name: getattr(stats, name) for name, _ in _HeapStats._fields_}
+
+
+def snapshot(path):
+    """Write the live heap blocks by allocation stack to `path` (a trace file for `memtide report` and
+    `memtide diff`), like tracemalloc.take_snapshot().dump(path). Needs tracing (MEMTIDE_TRACE=sample|full,
+    or `memtide run --trace`). Returns False without the preload; raises OSError when memtide cannot write
+    the snapshot (errno ENOTSUP: tracing is off)."""
+    if _snapshot is None:
+        return False
+    status = _snapshot(os.fsencode(path))
+    if status != 0:
+        raise OSError(status, "memtide_snapshot: " + os.strerror(status), path)
+    return True

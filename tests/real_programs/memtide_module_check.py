@@ -32,11 +32,18 @@ def check_absent():
     stats = memtide.get_heap_stats()
     expect(set(stats) >= {"current_bytes", "peak_bytes", "allocations"}, "get_heap_stats() has the fields")
     expect(not any(stats.values()), "get_heap_stats() is all zero without the preload")
+    expect(memtide.snapshot("/nonexistent/never_written.json") is False, "snapshot() is False without the preload")
 
 
 def check_active():
     expect(memtide.is_active(), "is_active() under the preload")
     memtide.mark("start")
+    try:
+        memtide.snapshot("/nonexistent/never_written.json")
+        expect(False, "snapshot() raises when tracing is off")
+    except OSError as error:
+        import errno
+        expect(error.errno == errno.ENOTSUP, "snapshot() with tracing off: ENOTSUP, got %r" % error)
     memtide.get_traced_memory()  # warm up: the first call creates ctypes objects of its own
     before, _ = memtide.get_traced_memory()
     expect(before > 0, "current > 0 in a running interpreter (got %d)" % before)
