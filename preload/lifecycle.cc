@@ -141,6 +141,8 @@ int64_t MonotonicNs() {
 
 int64_t ElapsedNs() { return MonotonicNs() - g_start_ns; }
 
+bool IsInitializedProcess() { return g_initialized_pid != 0 && g_initialized_pid == getpid(); }
+
 bool KeepSegmentAtExit() {
   return g_options.keep_segment != 0 || (g_options.run_pid != 0 && g_options.run_pid == getpid());
 }

@@ -15,6 +15,8 @@ int64_t ElapsedNs();
 int64_t MonotonicNs();
 // Whether this process's segment outlives it (MEMTIDE_KEEP_SEGMENT, or the process `memtide run` reports on).
 bool KeepSegmentAtExit();
+// True in the process memtide initialized (false in a vfork child sharing its memory, or before the constructor).
+bool IsInitializedProcess();
 
 }  // namespace memtide::internal
 

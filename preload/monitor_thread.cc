@@ -33,6 +33,9 @@ namespace memtide::internal {
 namespace {
 
 std::atomic<bool> g_stopped{false};
+std::atomic<bool> g_pausing{false};  // PauseMonitorThread asked the loop to return
+bool g_running = false;              // a monitor thread exists (joinable: g_thread)
+pthread_t g_thread;
 std::atomic<int64_t> g_process_threads{0};  // from the last sample
 
 void SleepMs(int64_t milliseconds) {
@@ -82,7 +85,7 @@ void* MonitorMain(void*) {
     Log("glibc's chunk headers do not read as expected; using malloc_usable_size (slower; counts so far may be off)");
   }
   SetFreeWakeHandler(WakeFromFreePath);
-  while (!g_stopped.load(std::memory_order_acquire)) {
+  while (!g_stopped.load(std::memory_order_acquire) && !g_pausing.load(std::memory_order_acquire)) {
     SegmentControl* control = SharedControl();
     uint32_t seen = control != nullptr ? __atomic_load_n(&control->wake, __ATOMIC_ACQUIRE) : 0;
     MemoryPressure pressure = SampleProcessStats();
@@ -131,7 +134,8 @@ void StartMonitorThread() {
   g_stopped.store(false, std::memory_order_relaxed);
   pthread_attr_t attributes;
   pthread_attr_init(&attributes);
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  // Joinable: a credential change must be able to wait until the thread is gone (PauseMonitorThread).
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_JOINABLE);
   pthread_attr_setstacksize(&attributes, 64 * 1024);
   // Signals meant for the program must never land on memtide's thread.
   sigset_t all, previous;
@@ -141,9 +145,26 @@ void StartMonitorThread() {
   int status = pthread_create(&thread, &attributes, MonitorMain, nullptr);
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   pthread_attr_destroy(&attributes);
-  if (status != 0) {
+  g_running = status == 0;
+  if (status == 0) {
+    g_thread = thread;
+  } else {
     Log("cannot start the monitor thread ({}); the segment is written only at marks and at exit", strerror(status));
   }
+}
+
+bool PauseMonitorThread() {
+  if (!g_running) return false;
+  g_pausing.store(true, std::memory_order_release);
+  WakeFromFreePath();
+  pthread_join(g_thread, nullptr);
+  g_running = false;
+  g_pausing.store(false, std::memory_order_release);
+  return true;
+}
+
+void ResumeMonitorThread() {
+  if (!g_stopped.load(std::memory_order_acquire)) StartMonitorThread();
 }
 
 void StopMonitorPublishing() { g_stopped.store(true, std::memory_order_release); }

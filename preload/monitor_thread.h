@@ -14,6 +14,11 @@ void StartMonitorThread();
 MemoryPressure SampleProcessStats();
 // Exit: the monitor publishes nothing after this (the final state stays).
 void StopMonitorPublishing();
+// Credential changes (preload/credential_hooks.cc): ends the monitor thread and waits until it is gone (up to
+// one interval). True if it was running. Not async-signal-safe; callers serialize.
+bool PauseMonitorThread();
+// Starts it again after a pause, unless the process has begun to exit meanwhile.
+void ResumeMonitorThread();
 
 }  // namespace memtide::internal
 

@@ -342,6 +342,22 @@ TEST_CASE("config.bad_option_value") {
   CHECK(lines[0].find("banana") != std::string::npos);
 }
 
+// Regression: `setpriv --reuid …` under the preload aborted in glibc's setxid broadcast (the monitor thread
+// had not kept its capabilities). memtide's thread now steps aside for credential changes and comes back.
+TEST_CASE("credentials.drop_privileges_like_setpriv") {
+  TempDir dir;
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::all);  // the new user creates the segment
+  Run run = RunPreloaded(dir, {MEMTIDE_E2E_DROP_PRIVILEGES});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 0);
+  if (run.result.out.rfind("drop_privileges skipped", 0) == 0) {
+    MESSAGE(run.result.out);
+    return;
+  }
+  CHECK(run.result.out == "drop_privileges ok\n");
+  CHECK(run.result.err.empty());
+}
+
 TEST_CASE("api.without_preload_symbols_are_null") {
   Run run = Execute({{MEMTIDE_E2E_API_WITHOUT_PRELOAD}, {}});
   INFO(run.Describe());

@@ -95,11 +95,9 @@ class Target:
         full_env.update(env or {})
         command = [ARGS.target]
         if user is not None:
-            # The preload is set after the switch: setpriv itself must not run traced (see the report: a
-            # traced setpriv aborts in glibc's setxid broadcast, its monitor thread lacks PR_SET_KEEPCAPS).
-            preload = full_env.pop("LD_PRELOAD")
-            command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "env",
-                       f"LD_PRELOAD={preload}", *command]
+            # setpriv itself runs traced: memtide's thread steps aside while it drops privileges (regression:
+            # it used to abort in glibc's setxid broadcast).
+            command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, env=full_env, preexec_fn=preexec_fn)
         line = self.process.stdout.readline()
