@@ -15,10 +15,8 @@
 // Each shard can also carry an `Extra` that the caller updates under the shard's lock through the callbacks of
 // Insert and Remove (the tracer keeps its pending site changes there, site_stats.h): one lock per traced call.
 //
-// Optionally (sample mode, where nearly every free misses) a counting filter answers "certainly not here"
-// without a lock: one byte counter per hash bucket, written only under the owning shard's lock, read with a
-// relaxed load. A free can only follow the allocation it frees through the program's own synchronization, so
-// the reader sees at least the increment of its own block. Counters stick at 255 (false positives only).
+// In sample mode most frees never reach this table: the preload offers only those that hit its own counting
+// filter of sampled addresses (preload/trace_hooks.h).
 #ifndef MEMTIDE_TRACER_LIVE_ALLOCATIONS_H_
 #define MEMTIDE_TRACER_LIVE_ALLOCATIONS_H_
 
@@ -50,8 +48,7 @@ struct SampleLiveValue {
   uint64_t requested;
 };
 
-// Mixes a block address into 64 well-spread bits (murmur3's finalizer): the low bits pick the slot, the
-// middle the filter counter.
+// Mixes a block address into 64 well-spread bits (murmur3's finalizer): the low bits pick the slot.
 inline uint64_t HashAddress(uintptr_t address) {
   uint64_t h = address;
   h ^= h >> 33;
@@ -71,21 +68,15 @@ class LiveAllocations {
   static constexpr size_t kShards = size_t{1} << kShardBits;
   static constexpr int kRegionBits = 16;
   static constexpr size_t kMinCapacity = 64;
-  static constexpr size_t kFilterPerShard = 4096;  // 64 x 4096 one-byte counters = 256 KiB
 
   enum class InsertResult { kInserted, kReplaced, kNoMemory };
 
-  explicit LiveAllocations(bool with_filter = false) {
-    if (with_filter) {
-      filter_ = static_cast<std::atomic<uint8_t>*>(calloc(kShards * kFilterPerShard, sizeof(std::atomic<uint8_t>)));
-    }
-  }
+  LiveAllocations() = default;
   LiveAllocations(const LiveAllocations&) = delete;
   LiveAllocations& operator=(const LiveAllocations&) = delete;
   // Never runs in the tracer module (its tables outlive exit); tests destroy theirs.
   ~LiveAllocations() {
     for (Shard& shard : shards_) free(shard.slots);
-    free(filter_);
   }
 
   // Hot path: one shard lock; allocates only to grow. An address already present (its free was never seen)
@@ -112,11 +103,6 @@ class LiveAllocations {
         entry.key = key;
         entry.value = value;
         ++shard.size;
-        if (filter_ != nullptr) {
-          std::atomic<uint8_t>& counter = filter_[FilterIndex(shard_index, hash)];
-          const uint8_t count = counter.load(std::memory_order_relaxed);
-          if (count != 255) counter.store(count + 1, std::memory_order_relaxed);
-        }
         on_locked(shard.extra, static_cast<const Value*>(nullptr));
         return InsertResult::kInserted;
       }
@@ -126,15 +112,12 @@ class LiveAllocations {
     return Insert(key, value, replaced, [](Extra&, const Value*) {});
   }
 
-  // Hot path: lock-free "certainly absent" answer when the filter is on; otherwise one shard lock.
+  // Hot path: one shard lock.
   // Allocation-free. When the key was there, calls on_locked(extra, removed value) under the shard's lock.
   template <typename OnLocked>
   bool Remove(uintptr_t key, Value* removed, OnLocked&& on_locked) {
     const uint64_t hash = HashAddress(key);
     const size_t shard_index = ShardOf(key);
-    if (filter_ != nullptr && filter_[FilterIndex(shard_index, hash)].load(std::memory_order_relaxed) == 0) {
-      return false;
-    }
     Shard& shard = shards_[shard_index];
     SpinLockHolder hold(shard.lock);
     if (shard.slots == nullptr) return false;
@@ -157,11 +140,6 @@ class LiveAllocations {
     }
     shard.slots[i].key = 0;
     --shard.size;
-    if (filter_ != nullptr) {
-      std::atomic<uint8_t>& counter = filter_[FilterIndex(shard_index, hash)];
-      const uint8_t count = counter.load(std::memory_order_relaxed);
-      if (count != 255) counter.store(count - 1, std::memory_order_relaxed);
-    }
     on_locked(shard.extra, static_cast<const Value&>(*removed));
     return true;
   }
@@ -199,9 +177,9 @@ class LiveAllocations {
     return size;
   }
 
-  // Bytes held by the tables and the filter (taken shard by shard; approximate while others insert).
+  // Bytes held by the tables (taken shard by shard; approximate while others insert).
   size_t MemoryBytes() {
-    size_t bytes = sizeof(*this) + (filter_ != nullptr ? kShards * kFilterPerShard : 0);
+    size_t bytes = sizeof(*this);
     for (Shard& shard : shards_) {
       SpinLockHolder hold(shard.lock);
       if (shard.slots != nullptr) bytes += (shard.mask + 1) * sizeof(Entry);
@@ -239,11 +217,6 @@ class LiveAllocations {
     return static_cast<size_t>(((key >> kRegionBits) * 0x9e3779b97f4a7c15ull) >> (64 - kShardBits));
   }
 
-  // Each shard owns its own run of counters, so they are only written under that shard's lock.
-  static size_t FilterIndex(size_t shard_index, uint64_t hash) {
-    return shard_index * kFilterPerShard + static_cast<size_t>((hash >> 20) & (kFilterPerShard - 1));
-  }
-
   // Under the shard's lock. calloc: a large table comes zeroed from fresh pages, no memset.
   static bool Grow(Shard& shard) {
     const size_t capacity = shard.slots == nullptr ? kMinCapacity : (shard.mask + 1) * 2;
@@ -266,7 +239,6 @@ class LiveAllocations {
   }
 
   Shard shards_[kShards];
-  std::atomic<uint8_t>* filter_ = nullptr;
 };
 
 // Instantiated once, in live_allocations.cc (the tracer's tables, and the plain ones its tests use).

@@ -112,7 +112,7 @@ class Tracer {
         log_line_(config.log_line),
         write_text_(config.write_text),
         depot_(&modules_),
-        sample_live_(/*with_filter=*/sample_mode_) {}
+        sample_live_() {}
 
   // Once, before any other entry. Enters the loader; allocates.
   bool Start(std::string* error) {

@@ -53,8 +53,8 @@ struct MemtideTracerApi {
   // that is what makes p(u) = 1 - exp(-u/mean) exact, tracer/sampling.h). A first call with a non-null pointer
   // and *rng_state zero is also unbiased: the module then samples the block only if the first point falls in it.
   int64_t (*on_allocation)(void* pointer, size_t requested, size_t usable, uint64_t* rng_state, int* tracked);
-  // Called before the real free of any block the preload may have traced. Returns 1 if it was tracked.
-  // In sample mode an address the module never sampled is answered without a lock (its own counting filter).
+  // Called before the real free of any block the preload may have traced (in sample mode only those that hit
+  // the preload's filter of sampled addresses). Returns 1 if it was tracked.
   int (*on_free)(void* pointer);
   // Writes the live allocations by stack to a new file in segment_dir and puts its name (no folder) in
   // `name`. Returns 0, or an errno value with a one-line reason in `message`.

@@ -1,5 +1,5 @@
-// The live-allocation table (tracer/live_allocations.h): insert, remove, growth, replacement, the sample-mode
-// filter, concurrent use, and the memory it takes per live block.
+// The live-allocation table (tracer/live_allocations.h): insert, remove, growth, replacement, sample-mode
+// values, concurrent use, and the memory it takes per live block.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "live_allocations.h"
 
@@ -106,7 +106,7 @@ TEST_CASE("huge sizes table and sample values") {
   CHECK(huge.Remove(0x5000, &size));
   CHECK(size == uint64_t{5} << 32);
 
-  LiveAllocations<SampleLiveValue> sampled(/*with_filter=*/true);
+  LiveAllocations<SampleLiveValue> sampled;
   SampleLiveValue replaced{};
   CHECK(sampled.Insert(0x9000, {4, 0, 3.5, 100}, &replaced) ==
         LiveAllocations<SampleLiveValue>::InsertResult::kInserted);
@@ -115,17 +115,7 @@ TEST_CASE("huge sizes table and sample values") {
   CHECK(sampled.Remove(0x9000, &removed));
   CHECK(removed.inverse_probability == 3.5);
   CHECK(removed.requested == 100);
-  CHECK_FALSE(sampled.Remove(0x9000, &removed));  // the filter counter went back to zero
-}
-
-TEST_CASE("the filter saturates and still answers correctly") {
-  LiveAllocations<SampleLiveValue> sampled(/*with_filter=*/true);
-  SampleLiveValue unused{};
-  // Far more entries than filter counters: many counters reach 255 and stick.
-  for (uintptr_t i = 1; i <= 600000; ++i) sampled.Insert(i * 16, {1, 0, 1.0, 1}, &unused);
-  for (uintptr_t i = 1; i <= 600000; i += 2) REQUIRE(sampled.Remove(i * 16, &unused));
-  for (uintptr_t i = 1; i <= 600000; ++i) REQUIRE(sampled.Remove(i * 16, &unused) == (i % 2 == 0));
-  CHECK(sampled.Size() == 0);
+  CHECK_FALSE(sampled.Remove(0x9000, &removed));  // gone
 }
 
 TEST_CASE("threads inserting and removing concurrently, some blocks freed by another thread") {
