@@ -34,6 +34,7 @@
 
 #include "leak_summary.h"
 #include "live_allocations.h"
+#include "report_render.h"
 #include "module_map.h"
 #include "nlohmann/json.hpp"
 #include "sampling.h"
@@ -57,17 +58,6 @@ void CopyText(const std::string& text, char* buffer, size_t size) {
   snprintf(buffer, size, "%s", text.c_str());
 }
 
-// 12345678 -> "12,345,678".
-std::string WithThousands(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -value : value);
-  std::string result;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) result += ',';
-    result += digits[i];
-  }
-  return value < 0 ? "-" + result : result;
-}
-
 // The leak report at exit under plain LD_PRELOAD, as LeakSanitizer prints one: the trace symbolized in process
 // and rendered like `memtide report` (memtide run sets MEMTIDE_LEAK_TOP=0 and renders it itself). If that
 // fails, one line with the totals and the reason instead.
@@ -88,8 +78,8 @@ void EmitLeakSummary(const nlohmann::json& trace, const std::string& trace_path,
   size_t stacks = 0;
   for (const nlohmann::json& site : trace.at("sites")) stacks += site.at("live_blocks").get<int64_t>() > 0;
   const bool sampled = trace.at("mode") == "sample";
-  std::string line = std::string(sampled ? "about " : "") + WithThousands(live_bytes) + " bytes in " +
-                     WithThousands(live_blocks) + (live_blocks == 1 ? " block" : " blocks") +
+  std::string line = std::string(sampled ? "about " : "") + Thousands(live_bytes) + " bytes in " +
+                     Thousands(live_blocks) + (live_blocks == 1 ? " block" : " blocks") +
                      " not freed at exit, from " + std::to_string(stacks) + (stacks == 1 ? " stack" : " stacks") +
                      (sampled ? " (sampled estimate)" : "") +
                      (trace_path.empty() ? std::string("; no trace file") : "; trace in " + trace_path) +
