@@ -7,6 +7,10 @@
 // So memtide's thread is not there for the change: it is ended (joined) before the real call and started again
 // after it, with the process's new credentials. Credential changes are rare; the cost is at most one monitor
 // interval of waiting. Runs in the program's thread, outside any hook; never in a vfork child.
+// Not covered: initgroups(), which calls glibc's setgroups internally (a program that drops capabilities
+// between capset and initgroups would still meet the abort).
+#include "credential_hooks.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
@@ -47,6 +51,9 @@ int WithoutMonitorThread(Call call) {
 }
 
 }  // namespace
+
+void ResetCredentialHooksInChild() { g_change_lock = PTHREAD_MUTEX_INITIALIZER; }
+
 }  // namespace memtide::internal
 
 using memtide::internal::Next;

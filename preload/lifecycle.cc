@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credential_hooks.h"
 #include "cuda_driver_hooks.h"
 #include "heap_counters.h"
 #include "log.h"
@@ -67,6 +68,8 @@ void AfterForkInChild() {
   ForgetSegmentInChild();
   ResetMemoryPolicyInChild();
   ResetCudaHooksInChild();
+  ResetCredentialHooksInChild();
+  ResetMonitorInChild();
   g_start_ns = MonotonicNs();
   g_initialized_pid = getpid();
   StartMonitorThread();

@@ -111,7 +111,9 @@ void* CountedReallocation(void* pointer, size_t bytes, Call call) {
   } else if (bytes == 0) {
     CountFree(old_usable);  // glibc's realloc(p, 0) frees p and returns NULL
   } else {
-    TraceAlloc(pointer, old_usable, old_usable);  // failed: the old block lives on, traced from here
+    // Failed: the old block lives on. Offered to the tracer again (it was untraced before the call) as if
+    // allocated here, with its usable size for a size; in sample mode it is traced only if the countdown says so.
+    TraceAlloc(pointer, old_usable, old_usable);
   }
   return result;
 }

@@ -34,20 +34,23 @@ namespace {
 
 std::atomic<bool> g_stopped{false};
 std::atomic<bool> g_pausing{false};  // PauseMonitorThread asked the loop to return
+uint32_t g_local_wake = 0;           // private futex word for the waits before there is a segment
 bool g_running = false;              // a monitor thread exists (joinable: g_thread)
 pthread_t g_thread;
 std::atomic<int64_t> g_process_threads{0};  // from the last sample
 
-void SleepMs(int64_t milliseconds) {
-  timespec pause{static_cast<time_t>(milliseconds / 1000), static_cast<long>(milliseconds % 1000) * 1000000};
-  while (nanosleep(&pause, &pause) != 0) {
-  }
+// Sleeps up to `milliseconds`, or until PauseMonitorThread wakes it (no segment yet, or none possible).
+void WaitLocally(int64_t milliseconds) {
+  uint32_t seen = __atomic_load_n(&g_local_wake, __ATOMIC_ACQUIRE);
+  if (g_pausing.load(std::memory_order_acquire)) return;
+  timespec timeout{static_cast<time_t>(milliseconds / 1000), static_cast<long>(milliseconds % 1000) * 1000000};
+  syscall(SYS_futex, &g_local_wake, FUTEX_WAIT_PRIVATE, seen, &timeout, nullptr, 0);
 }
 
 // Sleeps up to `milliseconds`, or until the wake word moves past `seen`. The word lives in a shared file
 // mapping, so the futex is not PRIVATE: other processes wake it.
 void WaitForWork(SegmentControl* control, uint32_t seen, int64_t milliseconds) {
-  if (control == nullptr) return SleepMs(milliseconds);
+  if (control == nullptr) return WaitLocally(milliseconds);
   timespec timeout{static_cast<time_t>(milliseconds / 1000), static_cast<long>(milliseconds % 1000) * 1000000};
   syscall(SYS_futex, &control->wake, FUTEX_WAIT, seen, &timeout, nullptr, 0);
 }
@@ -79,8 +82,11 @@ void* MonitorMain(void*) {
   LockPublishing();
   RemoveSegmentOfEarlierImage(options.dir.text);
   UnlockPublishing();
-  int64_t delay_ms = options.segment_delay_ms - ElapsedNs() / 1000000;
-  if (delay_ms > 0) SleepMs(delay_ms);
+  for (int64_t delay_ms = options.segment_delay_ms - ElapsedNs() / 1000000;
+       delay_ms > 0 && !g_pausing.load(std::memory_order_acquire);
+       delay_ms = options.segment_delay_ms - ElapsedNs() / 1000000) {
+    WaitLocally(delay_ms);
+  }
   if (!VerifyGlibcChunkHeaders()) {
     Log("glibc's chunk headers do not read as expected; using malloc_usable_size (slower; counts so far may be off)");
   }
@@ -131,7 +137,7 @@ MemoryPressure SampleProcessStats() {
 }
 
 void StartMonitorThread() {
-  g_stopped.store(false, std::memory_order_relaxed);
+  g_pausing.store(false, std::memory_order_relaxed);
   pthread_attr_t attributes;
   pthread_attr_init(&attributes);
   // Joinable: a credential change must be able to wait until the thread is gone (PauseMonitorThread).
@@ -156,6 +162,8 @@ void StartMonitorThread() {
 bool PauseMonitorThread() {
   if (!g_running) return false;
   g_pausing.store(true, std::memory_order_release);
+  __atomic_add_fetch(&g_local_wake, 1, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &g_local_wake, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   WakeFromFreePath();
   pthread_join(g_thread, nullptr);
   g_running = false;
@@ -165,6 +173,12 @@ bool PauseMonitorThread() {
 
 void ResumeMonitorThread() {
   if (!g_stopped.load(std::memory_order_acquire)) StartMonitorThread();
+}
+
+void ResetMonitorInChild() {
+  g_stopped.store(false, std::memory_order_relaxed);
+  g_pausing.store(false, std::memory_order_relaxed);
+  g_running = false;
 }
 
 void StopMonitorPublishing() { g_stopped.store(true, std::memory_order_release); }

@@ -19,6 +19,8 @@ void StopMonitorPublishing();
 bool PauseMonitorThread();
 // Starts it again after a pause, unless the process has begun to exit meanwhile.
 void ResumeMonitorThread();
+// fork() child: the parent's monitor thread does not exist here, whatever state it was in.
+void ResetMonitorInChild();
 
 }  // namespace memtide::internal
 

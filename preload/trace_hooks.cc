@@ -2,10 +2,14 @@
 // Run inside the program's malloc/free, under the guard; they call the tracer module (which may lock).
 #include "trace_hooks.h"
 
+#include <errno.h>
+
 #include "tracer_loader.h"
 #include "tracer_module.h"
 
 namespace memtide::internal {
+
+static_assert(kTraceModeFull == kMemtideTraceFull, "trace_hooks.h's mode constant follows the module's");
 
 int32_t g_trace_mode = kMemtideTraceOff;
 bool g_trace_decided = false;
@@ -44,24 +48,32 @@ __attribute__((noinline)) void TraceAllocSlow(void* pointer, size_t requested, s
     return;
   }
   ScopedGuard guard;
+  // The tracer may touch errno (the loader, its own allocations); malloc and free must not.
+  int saved_errno = errno;
   int tracked = 0;
   if (mode == kMemtideTraceSample && tls_state.trace_rng == 0) {
     // The thread's first allocation: draw its countdown and charge this block to it like any other, so the
     // first block of every thread is not sampled with certainty (that would bias the estimates).
     int64_t first = tracer->on_allocation(nullptr, 0, 0, &tls_state.trace_rng, &tracked);
     tls_state.trace_countdown = first - static_cast<int64_t>(usable);
-    if (tls_state.trace_countdown >= 0) return;
+    if (tls_state.trace_countdown >= 0) {
+      errno = saved_errno;
+      return;
+    }
   }
   int64_t next = tracer->on_allocation(pointer, requested, usable, &tls_state.trace_rng, &tracked);
   if (tracked != 0 && mode == kMemtideTraceSample) FilterAdd(pointer);
   tls_state.trace_countdown = next;
+  errno = saved_errno;
 }
 
 __attribute__((noinline)) void TraceFreeSlow(void* pointer) {
   const MemtideTracerApi* tracer = RunningTracer();
   if (tracer == nullptr) return;
   ScopedGuard guard;
+  int saved_errno = errno;  // free() leaves errno alone (POSIX 2024, glibc 2.33)
   if (tracer->on_free(pointer) != 0 && g_trace_mode == kMemtideTraceSample) FilterRemove(pointer);
+  errno = saved_errno;
 }
 
 }  // namespace memtide::internal

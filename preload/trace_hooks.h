@@ -25,6 +25,7 @@ namespace memtide::internal {
 // kMemtideTraceOff/Sample/Full (tracer/tracer_module.h). Written once the module has started (release),
 // read relaxed on the hot path.
 extern int32_t g_trace_mode;
+inline constexpr int32_t kTraceModeFull = 2;  // kMemtideTraceFull (tracer/tracer_module.h, kept out of the hot header)
 // Set (release) once the constructor has started tracing or left it off.
 extern bool g_trace_decided;
 
@@ -50,7 +51,7 @@ inline void TraceAlloc(void* pointer, size_t requested, size_t usable) {
 inline void TraceFree(void* pointer) {
   int32_t mode = __atomic_load_n(&g_trace_mode, __ATOMIC_RELAXED);
   if (MEMTIDE_PREDICT_FALSE(mode != 0)) {
-    if (mode == 2 || __atomic_load_n(&g_sample_filter[SampleFilterIndex(pointer)], __ATOMIC_RELAXED) != 0) {
+    if (mode == kTraceModeFull || __atomic_load_n(&g_sample_filter[SampleFilterIndex(pointer)], __ATOMIC_RELAXED) != 0) {
       TraceFreeSlow(pointer);
     }
   }

@@ -380,7 +380,7 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
                              traced.trace.mode == "sample" ? "sampled: estimates" : "full trace");
       summary += Indented(RenderLeakText(traced, options.top));
       std::string peak = RenderPeakText(traced, options.top);
-      peak[0] = 'a';  // "At the peak (…)" becomes the heading "memtide: at the peak (…)"
+      if (!peak.empty()) peak[0] = 'a';  // "At the peak (…)" becomes the heading "memtide: at the peak (…)"
       summary += "memtide: " + Indented(peak).substr(2);
     }
     fmt::print(stderr, "{}", summary);

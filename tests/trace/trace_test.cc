@@ -289,6 +289,16 @@ TEST_CASE("under plain LD_PRELOAD the leak report goes to standard error at exit
   CHECK(run.result.err.find("LeakForPath") != std::string::npos);
 }
 
+TEST_CASE("tracing leaves errno alone in malloc and free, sampled or full") {
+  for (const char* mode : {"sample", "full"}) {
+    TempDir dir;
+    Run run = RunTraced(dir, {MEMTIDE_TRACE_ERRNO_PRESERVED}, {{"MEMTIDE_TRACE", mode}, {"MEMTIDE_TRACE_SAMPLE", "4KiB"}});
+    INFO(mode << "\n" << run.Describe());
+    CHECK(run.result.exit_code == 0);
+    CHECK(run.result.out.rfind("ok iterations=", 0) == 0);
+  }
+}
+
 TEST_CASE("a bad MEMTIDE_TRACE value is one line and the program runs untraced") {
   TempDir dir;
   Run run = RunTraced(dir, {MEMTIDE_TRACE_LEAK_PATHS, "return"}, {{"MEMTIDE_TRACE", "everything"}});
