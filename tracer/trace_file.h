@@ -25,7 +25,8 @@
 //              "live_bytes": 1000, "live_blocks": 10,      // still allocated (at exit: leaked)
 //              "peak_bytes": 800, "peak_blocks": 8,        // held at the traced high-water mark
 //              "allocated_bytes": 5000, "allocations": 50, // everything this stack ever allocated
-//              "sizes": [100, 37]}]                        // up to 4 distinct requested sizes seen
+//              "sizes": [100, 37]}]                        // up to 4 distinct requested sizes: of the
+//                                                          // live blocks if any, else the first allocated
 // }
 // In sample mode every count and byte figure is an unbiased estimate (rounded to an integer). Sites with all
 // figures zero are omitted. A reader refuses any other memtide_trace_version with one line naming both.

@@ -30,6 +30,7 @@
 #include <cmath>
 #include <new>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "leak_summary.h"
@@ -362,6 +363,34 @@ class Tracer {
   }
 
   // What the trace file holds, read shard by shard while other threads may go on allocating.
+  // A site's example sizes are those of its live blocks when it has any (at exit: the leaked ones), else the
+  // first sizes it allocated: a leak report must show what leaked, not what the stack allocated first (a
+  // realloc chain that leaks one 40-byte block had shown "sizes 8, 16, 24, 32"). Walks the live tables one
+  // shard at a time; `sites` is sorted by site.
+  void UseLiveSizes(std::vector<SiteCounters>* sites) {
+    std::unordered_map<uintptr_t, uint64_t> huge;
+    huge_sizes_.ForEach([&](uintptr_t key, uint64_t size) { huge[key] = size; });
+    std::unordered_map<uint32_t, SiteCounters> live;
+    auto note = [&](uint32_t stack, uint64_t size) {
+      SiteCounters& sizes = live[stack];
+      for (uint32_t i = 0; i < sizes.size_count; ++i) {
+        if (sizes.sizes[i] == size) return;
+      }
+      if (sizes.size_count < kMaxSiteSizes) sizes.sizes[sizes.size_count++] = size;
+    };
+    full_live_.ForEach([&](uintptr_t key, const FullLiveValue& value) {
+      auto found = value.size == kHugeSize ? huge.find(key) : huge.end();
+      note(value.stack, found != huge.end() ? found->second : value.size);
+    });
+    sample_live_.ForEach([&](uintptr_t, const SampleLiveValue& value) { note(value.stack, value.requested); });
+    for (SiteCounters& site : *sites) {
+      auto found = live.find(site.site);
+      if (found == live.end() || found->second.size_count == 0) continue;
+      std::copy(found->second.sizes, found->second.sizes + found->second.size_count, site.sizes);
+      site.size_count = found->second.size_count;
+    }
+  }
+
   TraceContents Collect(bool exit, int32_t exit_code) {
     TraceContents contents;
     contents.exit = exit;
@@ -389,6 +418,7 @@ class Tracer {
     totals.peak_bytes = static_cast<double>(sites_.peak_total());
     sites.erase(std::remove_if(sites.begin(), sites.end(), SiteRoundsToZero), sites.end());
     std::sort(sites.begin(), sites.end(), [](const SiteCounters& a, const SiteCounters& b) { return a.site < b.site; });
+    UseLiveSizes(&sites);
 
     // Modules after the stacks' records: every module index a record holds was appended before the record was
     // published, so it is inside this copy.

@@ -145,6 +145,21 @@ TEST_CASE("memtide run --leaks reports the leak with its symbolized stack") {
   CHECK(report["leaked_bytes"].get<int64_t>() >= 21001);
 }
 
+TEST_CASE("a leak's example sizes are the leaked blocks', not the first sizes its stack allocated") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_REALLOC_LEAK});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  json report = Rendered(files[0]);
+  REQUIRE(report["leaks"].size() == 1);
+  const json& leak = report["leaks"][0];
+  CHECK(leak["bytes"].get<int64_t>() == 21071);
+  CHECK(leak["sizes"] == json::array({21071}));
+  CHECK(StackHas(leak["stack"], "GrowAndLose"));
+}
+
 TEST_CASE("frames without unwind info (JIT code, no unwind tables) neither crash nor lose blocks") {
   TempDir dir;
   Run run = RunTraced(dir, {MEMTIDE_TRACE_UNWIND_HOSTILE});
