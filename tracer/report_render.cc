@@ -242,7 +242,8 @@ std::string RenderPeakText(const TraceReport& report, int top) {
       double percent = 100.0 * static_cast<double>(site.bytes) / static_cast<double>(report.trace.peak_bytes);
       share = percent < 0.05 ? ", <0.1%" : fmt::format(", {:.1f}%", percent);
     }
-    text += fmt::format("Held {} in {}{}{}\n", BytesText(site.bytes), Blocks(site.count), share, SizesText(site.sizes));
+    // No example sizes here: a site's sizes are those of its blocks live at the end, not at the peak.
+    text += fmt::format("Held {} in {}{}\n", BytesText(site.bytes), Blocks(site.count), share);
     text += FramesText(site.stack) + "\n";
   }
   text += MoreText(report.peak_sites, shown);
