@@ -26,6 +26,7 @@
 
 #include <atomic>
 
+#include "mix64.h"
 #include "site_stats.h"
 #include "spin_lock.h"
 
@@ -49,15 +50,7 @@ struct SampleLiveValue {
 };
 
 // Mixes a block address into 64 well-spread bits (murmur3's finalizer): the low bits pick the slot.
-inline uint64_t HashAddress(uintptr_t address) {
-  uint64_t h = address;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
+inline uint64_t HashAddress(uintptr_t address) { return Mix64(address); }
 
 struct NoShardExtra {};
 

@@ -7,6 +7,7 @@
 
 #include <new>
 
+#include "mix64.h"
 #include "module_map.h"
 
 namespace memtide::internal {
@@ -66,13 +67,7 @@ uint64_t StackDepot::Hash(const uintptr_t* frames, uint32_t depth) {
   // that over every bit the shards, slots and tags use.
   uint64_t sum = depth;
   for (uint32_t i = 0; i < depth; ++i) sum += frames[i] * kFrameMultipliers.value[i];
-  uint64_t h = sum;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
+  return Mix64(sum);
 }
 
 const StackRecord* StackDepot::Get(uint32_t id) const {

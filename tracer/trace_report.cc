@@ -266,6 +266,21 @@ absl::StatusOr<Frame> ParseFrame(const Reader& reader, const Json& json, const s
   return frame;
 }
 
+// An entry's optional "sizes": at most kMaxSizesPerSite non-negative integers.
+absl::Status ReadSizes(const Reader& reader, const Json& item, const std::string& where, std::vector<int64_t>* out) {
+  absl::StatusOr<const Json*> sizes = reader.Array(item, "sizes", where, false);
+  if (!sizes.ok()) return sizes.status();
+  if (*sizes == nullptr) return absl::OkStatus();
+  if ((*sizes)->size() > kMaxSizesPerSite) return reader.Error(Reader::Path(where, "sizes"), "has too many sizes");
+  for (size_t j = 0; j < (*sizes)->size(); ++j) {
+    absl::StatusOr<int64_t> size = reader.Int((**sizes)[j], Reader::Index(Reader::Path(where, "sizes"), j), 0,
+                                              std::numeric_limits<int64_t>::max());
+    if (!size.ok()) return size.status();
+    out->push_back(*size);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseStackTotals(const Reader& reader, const Json& report, const char* key, std::vector<StackTotal>* out) {
   absl::StatusOr<const Json*> list = reader.Array(report, key, "", false);
   if (!list.ok()) return list.status();
@@ -276,17 +291,7 @@ absl::Status ParseStackTotals(const Reader& reader, const Json& report, const ch
     StackTotal total;
     if (absl::Status s = reader.Count(item, "bytes", where, &total.bytes); !s.ok()) return s;
     if (absl::Status s = reader.Count(item, "count", where, &total.count); !s.ok()) return s;
-    absl::StatusOr<const Json*> sizes = reader.Array(item, "sizes", where, false);
-    if (!sizes.ok()) return sizes.status();
-    if (*sizes != nullptr) {
-      if ((*sizes)->size() > kMaxSizesPerSite) return reader.Error(Reader::Path(where, "sizes"), "has too many sizes");
-      for (size_t j = 0; j < (*sizes)->size(); ++j) {
-        absl::StatusOr<int64_t> size = reader.Int((**sizes)[j], Reader::Index(Reader::Path(where, "sizes"), j), 0,
-                                                  std::numeric_limits<int64_t>::max());
-        if (!size.ok()) return size.status();
-        total.sizes.push_back(*size);
-      }
-    }
+    if (absl::Status s = ReadSizes(reader, item, where, &total.sizes); !s.ok()) return s;
     absl::StatusOr<const Json*> frames = reader.Array(item, "stack", where, true);
     if (!frames.ok()) return frames.status();
     if ((*frames)->size() > kMaxFramesPerStack * 4) return reader.Error(Reader::Path(where, "stack"), "is too deep");
@@ -596,17 +601,7 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
           Field{"allocated_bytes", &site.allocated_bytes}, Field{"allocations", &site.allocations}}) {
       if (absl::Status s = reader.Count(item, field.key, where, field.value); !s.ok()) return s;
     }
-    absl::StatusOr<const Json*> sizes = reader.Array(item, "sizes", where, false);
-    if (!sizes.ok()) return sizes.status();
-    if (*sizes != nullptr) {
-      if ((*sizes)->size() > kMaxSizesPerSite) return reader.Error(Reader::Path(where, "sizes"), "has too many sizes");
-      for (size_t j = 0; j < (*sizes)->size(); ++j) {
-        absl::StatusOr<int64_t> size = reader.Int((**sizes)[j], Reader::Index(Reader::Path(where, "sizes"), j), 0,
-                                                  std::numeric_limits<int64_t>::max());
-        if (!size.ok()) return size.status();
-        site.sizes.push_back(*size);
-      }
-    }
+    if (absl::Status s = ReadSizes(reader, item, where, &site.sizes); !s.ok()) return s;
     if (live_sites_only && site.live_bytes == 0 && site.live_blocks == 0) continue;
     site.stack = symbolized(found->second);
     report.sites.push_back(std::move(site));

@@ -256,18 +256,25 @@ TEST_CASE("memtide_snapshot() twice, then memtide diff shows the growth at its s
   CHECK(StackHas(top["stack"], "GrowOnce"));
 }
 
-TEST_CASE("memtide snapshot PID reads a running process's live blocks through the mailbox") {
-  TempDir dir;
-  std::string ready = dir.File("ready"), done = dir.File("done"), out = dir.File("snap.json");
+// Starts live_server under the preload (with `env` added), waits until it is ready, runs
+// `memtide snapshot PID -o out`, then lets it end. The run's exit code is the snapshot command's.
+Run SnapshotLiveServer(const TempDir& dir, const std::string& out, std::map<std::string, std::string> env) {
   std::string script =
       "\"$1\" \"$2\" \"$3\" & pid=$!; for i in $(seq 500); do [ -e \"$2\" ] && break; sleep 0.01; done; "
       "sleep 0.2; \"$4\" snapshot $pid -o \"$5\" --dir \"$6\"; status=$?; touch \"$3\"; wait $pid; exit $status";
+  env.emplace("LD_PRELOAD", MEMTIDE_TRACE_PRELOAD);
+  env.emplace("MEMTIDE_DIR", dir.path());
   ProcessOptions options;
-  options.argv = {"/bin/sh", "-c", script, "sh", MEMTIDE_TRACE_LIVE_SERVER, ready, done, MEMTIDE_TRACE_CLI, out,
-                  dir.path()};
-  options.env = {{"LD_PRELOAD", MEMTIDE_TRACE_PRELOAD}, {"MEMTIDE_DIR", dir.path()}, {"MEMTIDE_TRACE", "full"},
-                 {"MEMTIDE_LEAK_TOP", "0"}};
-  Run run = Execute(std::move(options));
+  options.argv = {"/bin/sh", "-c", script, "sh", MEMTIDE_TRACE_LIVE_SERVER, dir.File("ready"), dir.File("done"),
+                  MEMTIDE_TRACE_CLI, out, dir.path()};
+  options.env = std::move(env);
+  return Execute(std::move(options));
+}
+
+TEST_CASE("memtide snapshot PID reads a running process's live blocks through the mailbox") {
+  TempDir dir;
+  std::string out = dir.File("snap.json");
+  Run run = SnapshotLiveServer(dir, out, {{"MEMTIDE_TRACE", "full"}, {"MEMTIDE_LEAK_TOP", "0"}});
   INFO(run.Describe());
   REQUIRE(run.result.exit_code == 0);
   json report = Rendered(out);
@@ -280,15 +287,7 @@ TEST_CASE("memtide snapshot PID reads a running process's live blocks through th
 
 TEST_CASE("memtide snapshot of a process that does not trace says so in one line") {
   TempDir dir;
-  std::string ready = dir.File("ready"), done = dir.File("done"), out = dir.File("snap.json");
-  std::string script =
-      "\"$1\" \"$2\" \"$3\" & pid=$!; for i in $(seq 500); do [ -e \"$2\" ] && break; sleep 0.01; done; "
-      "sleep 0.2; \"$4\" snapshot $pid -o \"$5\" --dir \"$6\"; status=$?; touch \"$3\"; wait $pid; exit $status";
-  ProcessOptions options;
-  options.argv = {"/bin/sh", "-c", script, "sh", MEMTIDE_TRACE_LIVE_SERVER, ready, done, MEMTIDE_TRACE_CLI, out,
-                  dir.path()};
-  options.env = {{"LD_PRELOAD", MEMTIDE_TRACE_PRELOAD}, {"MEMTIDE_DIR", dir.path()}};
-  Run run = Execute(std::move(options));
+  Run run = SnapshotLiveServer(dir, dir.File("snap.json"), {});
   INFO(run.Describe());
   CHECK(run.result.exit_code != 0);
   CHECK(run.result.err.find("tracing is off") != std::string::npos);
