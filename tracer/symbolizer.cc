@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <iterator>
 #include <unordered_map>
 #include <utility>
 
@@ -100,7 +102,61 @@ struct Symbolizer::Module {
   }
 
   std::vector<Frame> Lookup(uint64_t file_address);
+
+ private:
+  // The module's function symbols sorted by address, read once: dwfl_module_addrinfo scans the whole symbol
+  // table on every call, which made naming a PyTorch trace's 76,000 return addresses take minutes
+  // (libtorch_cpu.so has over 200,000 symbols).
+  struct Symbol {
+    GElf_Addr start;
+    GElf_Addr end;    // start + size; == start for a symbol of unknown size
+    int preference;   // among symbols at one address: global 2, weak 1, local 0
+    const char* name;  // owned by libelf, alive as long as dwfl
+  };
+  const char* SymbolName(Dwarf_Addr pc);
+  std::vector<Symbol> symbols_;
+  bool symbols_read_ = false;
 };
+
+const char* Symbolizer::Module::SymbolName(Dwarf_Addr pc) {
+  if (!symbols_read_) {
+    symbols_read_ = true;
+    const int count = dwfl_module_getsymtab(module);
+    for (int i = 1; i < count; ++i) {
+      GElf_Sym symbol;
+      GElf_Addr address = 0;
+      GElf_Word section = 0;
+      const char* name = dwfl_module_getsym_info(module, i, &symbol, &address, &section, nullptr, nullptr);
+      if (name == nullptr || name[0] == '\0' || symbol.st_shndx == SHN_UNDEF) continue;
+      const int type = GELF_ST_TYPE(symbol.st_info);
+      if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
+      const int binding = GELF_ST_BIND(symbol.st_info);
+      symbols_.push_back({address, address + symbol.st_size,
+                          binding == STB_GLOBAL ? 2 : (binding == STB_WEAK ? 1 : 0), name});
+    }
+    std::stable_sort(symbols_.begin(), symbols_.end(), [](const Symbol& a, const Symbol& b) {
+      return a.start != b.start ? a.start < b.start : a.preference > b.preference;
+    });
+  }
+  // The closest symbol starting at or below pc that contains it; failing that, the nearest symbol below pc if
+  // its size is unknown (hand-written assembly), as dwfl_module_addrinfo does.
+  auto above = std::upper_bound(symbols_.begin(), symbols_.end(), pc,
+                                [](Dwarf_Addr value, const Symbol& symbol) { return value < symbol.start; });
+  const Symbol* sizeless = nullptr;
+  bool nearest = true;
+  // Sized functions do not nest, so a containing symbol is among the nearest few; the bound keeps a miss cheap.
+  for (int looked = 0; above != symbols_.begin() && looked < 64; ++looked) {
+    auto first = std::prev(above);
+    while (first != symbols_.begin() && std::prev(first)->start == first->start) --first;
+    for (auto candidate = first; candidate != above; ++candidate) {  // every symbol at one address, best first
+      if (pc < candidate->end) return candidate->name;
+      if (nearest && candidate->end == candidate->start && sizeless == nullptr) sizeless = &*candidate;
+    }
+    nearest = false;
+    above = first;
+  }
+  return sizeless != nullptr ? sizeless->name : nullptr;
+}
 
 std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address) {
   Frame base;
@@ -164,10 +220,7 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address) {
   if (frames.empty()) {
     // No debug info for pc: the symbol table (.symtab, or .dynsym of a stripped library) still names it.
     Frame frame = base;
-    GElf_Off offset = 0;
-    GElf_Sym symbol;
-    const char* name = dwfl_module_addrinfo(module, pc, &offset, &symbol, nullptr, nullptr, nullptr);
-    if (name != nullptr) frame.function = Demangle(name);
+    if (const char* name = SymbolName(pc); name != nullptr) frame.function = Demangle(name);
     if (Dwfl_Line* line = dwfl_module_getsrc(module, pc); line != nullptr) {
       int number = 0;
       const char* file = dwfl_lineinfo(line, nullptr, &number, nullptr, nullptr, nullptr);

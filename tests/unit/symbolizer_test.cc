@@ -4,6 +4,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "symbolizer.h"
 
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <elf.h>
@@ -156,6 +157,50 @@ TEST_CASE("a stripped library is named from its dynamic symbols: libc's stdio bu
   Stack stack = frames;
   for (const Frame& frame : symbolizer.Symbolize(program.path, "", program.offset)) stack.push_back(frame);
   CHECK(IsCRuntimeBlock(stack));
+}
+
+// The symbol-table lookup (no debug info) agrees with the loader's own: for return addresses spread over
+// libstdc++'s code, the function named is the one dladdr names (demangled), wherever dladdr names one.
+TEST_CASE("without debug info, names agree with dladdr across a whole library") {
+  void* function = dlsym(RTLD_DEFAULT, "_ZdlPv");  // operator delete(void*), in libstdc++
+  REQUIRE(function != nullptr);
+  Located where = Locate(function);
+  struct Range {
+    uintptr_t bias, start = 0, end = 0;
+  } range{where.bias};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) -> int {
+        auto* r = static_cast<Range*>(data);
+        if (info->dlpi_addr != r->bias) return 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& header = info->dlpi_phdr[i];
+          if (header.p_type == PT_LOAD && (header.p_flags & PF_X) != 0) {
+            r->start = info->dlpi_addr + header.p_vaddr;
+            r->end = r->start + header.p_memsz;
+          }
+        }
+        return 1;
+      },
+      &range);
+  REQUIRE(range.end > range.start);
+  Symbolizer symbolizer;
+  int compared = 0;
+  for (uintptr_t address = range.start + 1; address < range.end; address += 4099) {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(address), &info) == 0 || info.dli_sname == nullptr) continue;
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
+    const std::string expected = status == 0 && demangled != nullptr ? demangled : info.dli_sname;
+    free(demangled);
+    // Symbolize takes return addresses and looks one byte before: pass address + 1.
+    const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", address + 1 - range.bias);
+    if (!frames.back().file.empty()) continue;  // debug info found for it: another path
+    INFO("address " << std::hex << address - range.bias);
+    CHECK(frames.back().function == expected);
+    ++compared;
+  }
+  MESSAGE(compared << " addresses compared");
+  CHECK(compared > 50);
 }
 
 }  // namespace
