@@ -4,7 +4,7 @@
 // named when the file is symbolized (by the CLI, with libdw, reading the modules from disk).
 //
 // {
-//   "memtide_trace_version": 1,
+//   "memtide_trace_version": 2,
 //   "kind": "exit" | "snapshot",
 //   "pid": 1234, "command": ["./prog", "arg"],
 //   "time_s": 1.25,                       // seconds since tracing started
@@ -17,26 +17,38 @@
 //   "modules": [{"path": "/usr/lib/x86_64-linux-gnu/libc.so.6", "build_id": "hex" | "",
 //                "base": 140000000000,    // load bias: file address = runtime address - base
 //                "start": 140000000000, "end": 140000100000}],   // [start, end) mapped executable range
-//   "stacks": [{"id": 1, "frames": [[module_index, offset], ...]}],
-//             // innermost first: frames[0] is the code that called malloc (memtide's own frames removed).
-//             // Every frame is a return address (symbolize address - 1). module_index -1: no module known,
+//   "frames": [[module_index, offset], ...],
+//             // each distinct return address once (symbolize address - 1). module_index -1: no module known,
 //             // offset is then the absolute address.
-//   "sites": [{"stack": 1,
-//              "live_bytes": 1000, "live_blocks": 10,      // still allocated (at exit: leaked)
-//              "peak_bytes": 800, "peak_blocks": 8,        // held at the traced high-water mark
-//              "allocated_bytes": 5000, "allocations": 50, // everything this stack ever allocated
-//              "sizes": [100, 37]}]                        // up to 4 distinct requested sizes: of the
-//                                                          // live blocks if any, else the first allocated
+//   "nodes": [[parent, frame], ...],
+//             // the call tree of every written stack: node i is frames[frame] called from node `parent` (-1:
+//             // the outermost frame). parent < i. Stacks share their outer frames (a Python program's stacks
+//             // share all but a few), which keeps a trace of 600,000 stacks at tens of MB rather than hundreds.
+//   "site_fields": ["node", "live_bytes", "live_blocks", "peak_bytes", "peak_blocks", "allocated_bytes",
+//                   "allocations", "sizes"],
+//   "sites": [[node, live_bytes, live_blocks, peak_bytes, peak_blocks, allocated_bytes, allocations, [sizes]]]
+//             // one array per allocating stack, fields in site_fields' order:
+//             // node: the stack's innermost frame (the code that called malloc; memtide's own frames removed),
+//             //       its parents up to -1 the rest of the stack; -1 for a stack of no frame. Unique per site.
+//             // live_*: still allocated (at exit: leaked); peak_*: held at the traced high-water mark;
+//             // allocated_bytes, allocations: everything this stack ever allocated;
+//             // sizes: up to 4 distinct requested sizes: of the live blocks if any, else the first allocated
 // }
 // In sample mode every count and byte figure is an unbiased estimate (rounded to an integer). Sites with all
-// figures zero are omitted. A reader refuses any other memtide_trace_version with one line naming both.
+// figures zero are omitted. Readers also accept version 1 (a "stacks" list [{"id", "frames": [[module_index,
+// offset], ...]}] and "sites" objects [{"stack": id, "live_bytes", ..., "sizes"}]) and refuse any other
+// memtide_trace_version with one line naming both.
 #ifndef MEMTIDE_TRACER_TRACE_FILE_H_
 #define MEMTIDE_TRACER_TRACE_FILE_H_
 
 namespace memtide {
 
-inline constexpr int kTraceFileVersion = 1;
+inline constexpr int kTraceFileVersion = 2;
+inline constexpr int kOldestTraceFileVersion = 1;
 inline constexpr const char* kTraceFileVersionKey = "memtide_trace_version";
+// Version 2's "site_fields": the order of each site array's fields.
+inline constexpr const char* kTraceSiteFields[] = {"node",        "live_bytes",      "live_blocks", "peak_bytes",
+                                                   "peak_blocks", "allocated_bytes", "allocations", "sizes"};
 
 }  // namespace memtide
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <unordered_map>
 #include <utility>
@@ -416,6 +417,203 @@ std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_
   return MergeStackTotals(std::move(entries));
 }
 
+namespace {
+
+// A [module_index, offset] pair: module_index -1 (none) or a module of the file.
+absl::StatusOr<std::pair<int64_t, uint64_t>> ParseRawFrame(const Reader& reader, const Json& frame,
+                                                           const std::string& where, size_t module_count) {
+  if (!frame.is_array() || frame.size() != 2) return reader.Error(where, "is not a [module_index, offset] pair");
+  absl::StatusOr<int64_t> module =
+      reader.Int(frame[0], where + "[0]", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+  if (!module.ok()) return module.status();
+  if (*module < -1 || *module >= static_cast<int64_t>(module_count)) {
+    return reader.Error(where, absl::StrCat("module index ", *module, " is out of range (the file lists ", module_count,
+                                            " modules)"));
+  }
+  absl::StatusOr<uint64_t> offset = reader.Unsigned(frame[1], where + "[1]");
+  if (!offset.ok()) return offset.status();
+  return std::make_pair(*module, *offset);
+}
+
+// Version 1: "stacks" [{"id", "frames"}] and "sites" [{"stack": id, figures..., "sizes"}].
+absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_t module_count,
+                                   std::vector<std::vector<std::pair<int64_t, uint64_t>>>* raw_stacks,
+                                   std::vector<std::pair<Site, size_t>>* raw_sites) {
+  absl::StatusOr<const Json*> stacks_json = reader.Array(json, "stacks", "", true);
+  if (!stacks_json.ok()) return stacks_json.status();
+  std::unordered_map<int64_t, size_t> stack_index;  // id -> index in raw_stacks
+  raw_stacks->reserve((*stacks_json)->size());
+  for (size_t i = 0; i < (*stacks_json)->size(); ++i) {
+    const Json& item = (**stacks_json)[i];
+    std::string where = Reader::Index("stacks", i);
+    absl::StatusOr<const Json*> id_json = reader.Member(item, "id", where, true);
+    if (!id_json.ok()) return id_json.status();
+    absl::StatusOr<int64_t> id =
+        reader.Int(**id_json, Reader::Path(where, "id"), 0, std::numeric_limits<int64_t>::max());
+    if (!id.ok()) return id.status();
+    if (!stack_index.emplace(*id, raw_stacks->size()).second) {
+      return reader.Error(Reader::Path(where, "id"), absl::StrCat("stack id ", *id, " appears twice"));
+    }
+    absl::StatusOr<const Json*> frames = reader.Array(item, "frames", where, true);
+    if (!frames.ok()) return frames.status();
+    if ((*frames)->size() > kMaxFramesPerStack) {
+      return reader.Error(Reader::Path(where, "frames"),
+                          absl::StrCat((*frames)->size(), " frames is more than ", kMaxFramesPerStack));
+    }
+    std::vector<std::pair<int64_t, uint64_t>> raw;
+    raw.reserve((*frames)->size());
+    for (size_t j = 0; j < (*frames)->size(); ++j) {
+      absl::StatusOr<std::pair<int64_t, uint64_t>> frame =
+          ParseRawFrame(reader, (**frames)[j], Reader::Index(Reader::Path(where, "frames"), j), module_count);
+      if (!frame.ok()) return frame.status();
+      raw.push_back(*frame);
+    }
+    raw_stacks->push_back(std::move(raw));
+  }
+
+  absl::StatusOr<const Json*> sites_json = reader.Array(json, "sites", "", true);
+  if (!sites_json.ok()) return sites_json.status();
+  raw_sites->reserve((*sites_json)->size());
+  for (size_t i = 0; i < (*sites_json)->size(); ++i) {
+    const Json& item = (**sites_json)[i];
+    std::string where = Reader::Index("sites", i);
+    absl::StatusOr<const Json*> stack_json = reader.Member(item, "stack", where, true);
+    if (!stack_json.ok()) return stack_json.status();
+    absl::StatusOr<int64_t> id = reader.Int(**stack_json, Reader::Path(where, "stack"),
+                                            std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+    if (!id.ok()) return id.status();
+    auto found = stack_index.find(*id);
+    if (found == stack_index.end()) {
+      return reader.Error(Reader::Path(where, "stack"), absl::StrCat("stack id ", *id, " is not in \"stacks\""));
+    }
+    Site site;
+    struct Field {
+      const char* key;
+      int64_t* value;
+    };
+    for (const Field& field :
+         {Field{"live_bytes", &site.live_bytes}, Field{"live_blocks", &site.live_blocks},
+          Field{"peak_bytes", &site.peak_bytes}, Field{"peak_blocks", &site.peak_blocks},
+          Field{"allocated_bytes", &site.allocated_bytes}, Field{"allocations", &site.allocations}}) {
+      if (absl::Status s = reader.Count(item, field.key, where, field.value); !s.ok()) return s;
+    }
+    if (absl::Status s = ReadSizes(reader, item, where, &site.sizes); !s.ok()) return s;
+    raw_sites->emplace_back(std::move(site), found->second);
+  }
+  return absl::OkStatus();
+}
+
+// Version 2: "frames", the call tree "nodes", "site_fields" and "sites" as arrays (trace_file.h).
+absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_t module_count,
+                                   std::vector<std::vector<std::pair<int64_t, uint64_t>>>* raw_stacks,
+                                   std::vector<std::pair<Site, size_t>>* raw_sites) {
+  absl::StatusOr<const Json*> frames_json = reader.Array(json, "frames", "", true);
+  if (!frames_json.ok()) return frames_json.status();
+  std::vector<std::pair<int64_t, uint64_t>> frames;
+  frames.reserve((*frames_json)->size());
+  for (size_t i = 0; i < (*frames_json)->size(); ++i) {
+    absl::StatusOr<std::pair<int64_t, uint64_t>> frame =
+        ParseRawFrame(reader, (**frames_json)[i], Reader::Index("frames", i), module_count);
+    if (!frame.ok()) return frame.status();
+    frames.push_back(*frame);
+  }
+
+  absl::StatusOr<const Json*> nodes_json = reader.Array(json, "nodes", "", true);
+  if (!nodes_json.ok()) return nodes_json.status();
+  const size_t node_count = (*nodes_json)->size();
+  std::vector<int64_t> parents(node_count);
+  std::vector<uint32_t> node_frames(node_count);
+  std::vector<uint32_t> depths(node_count);
+  for (size_t i = 0; i < node_count; ++i) {
+    const Json& node = (**nodes_json)[i];
+    const std::string where = Reader::Index("nodes", i);
+    if (!node.is_array() || node.size() != 2) return reader.Error(where, "is not a [parent, frame] pair");
+    absl::StatusOr<int64_t> parent = reader.Int(node[0], where + "[0]", std::numeric_limits<int64_t>::min(),
+                                                std::numeric_limits<int64_t>::max());
+    if (!parent.ok()) return parent.status();
+    if (*parent < -1 || *parent >= static_cast<int64_t>(i)) {
+      return reader.Error(where + "[0]", absl::StrCat("parent ", *parent, " is not -1 or an earlier node"));
+    }
+    absl::StatusOr<int64_t> frame = reader.Int(node[1], where + "[1]", std::numeric_limits<int64_t>::min(),
+                                               std::numeric_limits<int64_t>::max());
+    if (!frame.ok()) return frame.status();
+    if (*frame < 0 || *frame >= static_cast<int64_t>(frames.size())) {
+      return reader.Error(where + "[1]", absl::StrCat("frame ", *frame, " is out of range (the file lists ",
+                                                      frames.size(), " frames)"));
+    }
+    parents[i] = *parent;
+    node_frames[i] = static_cast<uint32_t>(*frame);
+    depths[i] = *parent < 0 ? 1 : depths[static_cast<size_t>(*parent)] + 1;
+    if (depths[i] > kMaxFramesPerStack) {
+      return reader.Error(where, absl::StrCat("a stack of more than ", kMaxFramesPerStack, " frames"));
+    }
+  }
+
+  absl::StatusOr<const Json*> fields = reader.Array(json, "site_fields", "", true);
+  if (!fields.ok()) return fields.status();
+  constexpr size_t kFieldCount = std::size(kTraceSiteFields);
+  bool fields_match = (*fields)->size() == kFieldCount;
+  for (size_t i = 0; fields_match && i < kFieldCount; ++i) fields_match = (**fields)[i] == kTraceSiteFields[i];
+  if (!fields_match) {
+    return reader.Error("site_fields", absl::StrCat(SafeText((*fields)->dump()), " is not this version's list (",
+                                                    Json(std::vector<std::string>(std::begin(kTraceSiteFields),
+                                                                                  std::end(kTraceSiteFields)))
+                                                        .dump(),
+                                                    ")"));
+  }
+
+  absl::StatusOr<const Json*> sites_json = reader.Array(json, "sites", "", true);
+  if (!sites_json.ok()) return sites_json.status();
+  raw_sites->reserve((*sites_json)->size());
+  raw_stacks->reserve((*sites_json)->size());
+  std::unordered_map<int64_t, size_t> site_of_node;
+  for (size_t i = 0; i < (*sites_json)->size(); ++i) {
+    const Json& item = (**sites_json)[i];
+    const std::string where = Reader::Index("sites", i);
+    if (!item.is_array() || item.size() != kFieldCount) {
+      return reader.Error(where, absl::StrCat("is not an array of the ", kFieldCount, " site_fields"));
+    }
+    absl::StatusOr<int64_t> node = reader.Int(item[0], where + "[0]", std::numeric_limits<int64_t>::min(),
+                                              std::numeric_limits<int64_t>::max());
+    if (!node.ok()) return node.status();
+    if (*node < -1 || *node >= static_cast<int64_t>(node_count)) {
+      return reader.Error(where + "[0]", absl::StrCat("node ", *node, " is out of range (the file lists ",
+                                                      node_count, " nodes)"));
+    }
+    if (auto [other, fresh] = site_of_node.emplace(*node, i); !fresh) {
+      return reader.Error(where + "[0]", absl::StrCat("node ", *node, " is also the stack of sites[", other->second, "]"));
+    }
+    Site site;
+    int64_t* figures[] = {&site.live_bytes,  &site.live_blocks,     &site.peak_bytes,
+                          &site.peak_blocks, &site.allocated_bytes, &site.allocations};
+    for (size_t k = 0; k < std::size(figures); ++k) {
+      absl::StatusOr<int64_t> value =
+          reader.Int(item[k + 1], Reader::Index(where, k + 1), 0, std::numeric_limits<int64_t>::max());
+      if (!value.ok()) return value.status();
+      *figures[k] = *value;
+    }
+    const Json& sizes = item[kFieldCount - 1];
+    const std::string sizes_where = Reader::Index(where, kFieldCount - 1);
+    if (!sizes.is_array()) return reader.Error(sizes_where, "is not an array of sizes");
+    if (sizes.size() > kMaxSizesPerSite) return reader.Error(sizes_where, "has too many sizes");
+    for (size_t j = 0; j < sizes.size(); ++j) {
+      absl::StatusOr<int64_t> size =
+          reader.Int(sizes[j], Reader::Index(sizes_where, j), 0, std::numeric_limits<int64_t>::max());
+      if (!size.ok()) return size.status();
+      site.sizes.push_back(*size);
+    }
+    std::vector<std::pair<int64_t, uint64_t>> raw;
+    for (int64_t at = *node; at >= 0; at = parents[static_cast<size_t>(at)]) {
+      raw.push_back(frames[node_frames[static_cast<size_t>(at)]]);
+    }
+    raw_sites->emplace_back(std::move(site), raw_stacks->size());
+    raw_stacks->push_back(std::move(raw));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
   std::string name = SafeText(path);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -470,9 +668,11 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   report.path = origin;
   absl::StatusOr<const Json*> version = reader.Member(json, kTraceFileVersionKey, "", true);
   if (!version.ok()) return version.status();
-  if (**version != kTraceFileVersion) {
+  const int version_number = **version == 1 ? 1 : (**version == 2 ? 2 : 0);
+  if (version_number == 0 || !(*version)->is_number_integer()) {
     return reader.Error("", absl::StrCat("trace file version ", SafeText((*version)->dump()),
-                                         " is not supported (this memtide reads version ", kTraceFileVersion, ")"));
+                                         " is not supported (this memtide reads versions ", kOldestTraceFileVersion,
+                                         " to ", kTraceFileVersion, ")"));
   }
   if (absl::Status s = ParseTraceInfo(reader, json, "", true, &report.trace); !s.ok()) return s;
   report.has_trace = true;
@@ -500,56 +700,20 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
     modules.push_back(std::move(module));
   }
 
-  // Frames are checked now and named when the first site that needs them is read: a site with nothing to
-  // show (live_sites_only) costs no symbolization.
-  absl::StatusOr<const Json*> stacks_json = reader.Array(json, "stacks", "", true);
-  if (!stacks_json.ok()) return stacks_json.status();
-  std::unordered_map<int64_t, size_t> stack_index;  // id -> index in `raw_stacks`
-  std::vector<std::vector<std::pair<int64_t, uint64_t>>> raw_stacks;
-  raw_stacks.reserve((*stacks_json)->size());
-  for (size_t i = 0; i < (*stacks_json)->size(); ++i) {
-    const Json& item = (**stacks_json)[i];
-    std::string where = Reader::Index("stacks", i);
-    absl::StatusOr<const Json*> id_json = reader.Member(item, "id", where, true);
-    if (!id_json.ok()) return id_json.status();
-    absl::StatusOr<int64_t> id =
-        reader.Int(**id_json, Reader::Path(where, "id"), 0, std::numeric_limits<int64_t>::max());
-    if (!id.ok()) return id.status();
-    if (!stack_index.emplace(*id, raw_stacks.size()).second) {
-      return reader.Error(Reader::Path(where, "id"), absl::StrCat("stack id ", *id, " appears twice"));
-    }
-    absl::StatusOr<const Json*> frames = reader.Array(item, "frames", where, true);
-    if (!frames.ok()) return frames.status();
-    if ((*frames)->size() > kMaxFramesPerStack) {
-      return reader.Error(Reader::Path(where, "frames"),
-                          absl::StrCat((*frames)->size(), " frames is more than ", kMaxFramesPerStack));
-    }
-    std::vector<std::pair<int64_t, uint64_t>> raw;
-    raw.reserve((*frames)->size());
-    for (size_t j = 0; j < (*frames)->size(); ++j) {
-      const Json& frame = (**frames)[j];
-      std::string frame_where = Reader::Index(Reader::Path(where, "frames"), j);
-      if (!frame.is_array() || frame.size() != 2) {
-        return reader.Error(frame_where, "is not a [module_index, offset] pair");
-      }
-      absl::StatusOr<int64_t> module = reader.Int(frame[0], frame_where + "[0]", std::numeric_limits<int64_t>::min(),
-                                                  std::numeric_limits<int64_t>::max());
-      if (!module.ok()) return module.status();
-      if (*module < -1 || *module >= static_cast<int64_t>(modules.size())) {
-        return reader.Error(frame_where, absl::StrCat("module index ", *module, " is out of range (the file lists ",
-                                                      modules.size(), " modules)"));
-      }
-      absl::StatusOr<uint64_t> offset = reader.Unsigned(frame[1], frame_where + "[1]");
-      if (!offset.ok()) return offset.status();
-      raw.emplace_back(*module, *offset);
-    }
-    raw_stacks.push_back(std::move(raw));
-  }
-  std::vector<std::optional<Stack>> stacks(raw_stacks.size());
-  auto symbolized = [&](size_t index) -> const Stack& {
-    if (stacks[index].has_value()) return *stacks[index];
+  // Frames are checked now and named when a site that needs them is kept: a site with nothing to show
+  // (live_sites_only) costs no symbolization.
+  using RawStack = std::vector<std::pair<int64_t, uint64_t>>;
+  std::vector<RawStack> raw_stacks;
+  std::vector<std::pair<Site, size_t>> raw_sites;  // figures and sizes, index in raw_stacks
+  absl::Status parsed = version_number == 1
+                            ? ParseStacksAndSitesV1(reader, json, modules.size(), &raw_stacks, &raw_sites)
+                            : ParseStacksAndSitesV2(reader, json, modules.size(), &raw_stacks, &raw_sites);
+  if (!parsed.ok()) return parsed;
+
+  auto symbolized = [&](const RawStack& raw_stack) {
     Stack stack;
-    for (const auto& [module, offset] : raw_stacks[index]) {
+    stack.reserve(raw_stack.size());
+    for (const auto& [module, offset] : raw_stack) {
       if (module < 0) {
         stack.push_back(Symbolizer::Unknown(offset));
         continue;
@@ -570,40 +734,26 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
       frame.file = SafeText(frame.file);
       frame.module = SafeText(frame.module);
     }
-    stacks[index] = std::move(stack);
-    return *stacks[index];
+    return stack;
   };
-
-  absl::StatusOr<const Json*> sites_json = reader.Array(json, "sites", "", true);
-  if (!sites_json.ok()) return sites_json.status();
+  // A stack used by one site (always, in version 2) is moved into it rather than copied: a trace of 600,000
+  // stacks of 50 frames is 30 million frames.
+  std::vector<uint32_t> uses(raw_stacks.size());
+  for (const auto& [site, stack_index] : raw_sites) {
+    if (!live_sites_only || site.live_bytes != 0 || site.live_blocks != 0) ++uses[stack_index];
+  }
+  std::vector<std::optional<Stack>> shared(raw_stacks.size());
   report.has_sites = true;
-  report.sites.reserve((*sites_json)->size());
-  for (size_t i = 0; i < (*sites_json)->size(); ++i) {
-    const Json& item = (**sites_json)[i];
-    std::string where = Reader::Index("sites", i);
-    absl::StatusOr<const Json*> stack_json = reader.Member(item, "stack", where, true);
-    if (!stack_json.ok()) return stack_json.status();
-    absl::StatusOr<int64_t> id = reader.Int(**stack_json, Reader::Path(where, "stack"),
-                                            std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
-    if (!id.ok()) return id.status();
-    auto found = stack_index.find(*id);
-    if (found == stack_index.end()) {
-      return reader.Error(Reader::Path(where, "stack"), absl::StrCat("stack id ", *id, " is not in \"stacks\""));
-    }
-    Site site;
-    struct Field {
-      const char* key;
-      int64_t* value;
-    };
-    for (const Field& field :
-         {Field{"live_bytes", &site.live_bytes}, Field{"live_blocks", &site.live_blocks},
-          Field{"peak_bytes", &site.peak_bytes}, Field{"peak_blocks", &site.peak_blocks},
-          Field{"allocated_bytes", &site.allocated_bytes}, Field{"allocations", &site.allocations}}) {
-      if (absl::Status s = reader.Count(item, field.key, where, field.value); !s.ok()) return s;
-    }
-    if (absl::Status s = ReadSizes(reader, item, where, &site.sizes); !s.ok()) return s;
+  report.sites.reserve(raw_sites.size());
+  for (auto& [site, stack_index] : raw_sites) {
     if (live_sites_only && site.live_bytes == 0 && site.live_blocks == 0) continue;
-    site.stack = symbolized(found->second);
+    if (uses[stack_index] == 1) {
+      site.stack = symbolized(raw_stacks[stack_index]);
+    } else {
+      if (!shared[stack_index].has_value()) shared[stack_index] = symbolized(raw_stacks[stack_index]);
+      site.stack = *shared[stack_index];
+    }
+    RawStack().swap(raw_stacks[stack_index]);  // no longer needed once named
     report.sites.push_back(std::move(site));
   }
 
@@ -686,8 +836,9 @@ absl::StatusOr<TraceReport> ParseTraceOrReport(const nlohmann::json& json, const
       "",
       absl::StrCat("no version found (neither \"", kTraceFileVersionKey, "\" nor \"", kRunReportVersionKey,
                    "\"): not a memtide trace or report; this memtide "
-                   "reads trace files version ",
-                   kTraceFileVersion, " and reports versions ", kOldestRunReportVersion, " to ", kRunReportVersion));
+                   "reads trace files versions ",
+                   kOldestTraceFileVersion, " to ", kTraceFileVersion, " and reports versions ", kOldestRunReportVersion,
+                   " to ", kRunReportVersion));
 }
 
 }  // namespace memtide

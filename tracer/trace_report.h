@@ -105,7 +105,7 @@ struct TraceReport {
 // (with the parser's position).
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
 
-// Validates a raw trace (memtide_trace_version 1) and symbolizes the stacks of its sites with `symbolizer`.
+// Validates a raw trace (memtide_trace_version 1 or 2) and symbolizes the stacks of its sites with `symbolizer`.
 // Grouped lists (live_sites, peak_sites) are filled; leaks are left to ClassifyLeaks. `origin` names the file
 // in errors. A null `symbolizer` only validates: frames stay unnamed (module+offset). `live_sites_only` keeps (and
 // symbolizes) only the sites with live blocks: the leak check at exit needs no more.

@@ -8,6 +8,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <cmath>
+#include <iterator>
+
+#include "absl/container/flat_hash_map.h"
+#include "nlohmann/json.hpp"
+
 #include "trace_file.h"
 
 namespace memtide::internal {
@@ -15,7 +22,7 @@ namespace {
 
 int64_t Rounded(double value) { return static_cast<int64_t>(llround(value)); }
 
-int WriteAll(int fd, const std::string& text) {
+int WriteAll(int fd, std::string_view text) {
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = write(fd, text.data() + done, text.size() - done);
@@ -28,8 +35,8 @@ int WriteAll(int fd, const std::string& text) {
   return 0;
 }
 
-int WriteAndClose(int fd, const std::string& text) {
-  int error = WriteAll(fd, text);
+int WriteAndClose(int fd, const TextSource& text) {
+  int error = text([fd](std::string_view chunk) { return WriteAll(fd, chunk); });
   if (close(fd) != 0 && error == 0 && errno != EINTR) error = errno;
   return error;
 }
@@ -41,61 +48,185 @@ bool SiteRoundsToZero(const SiteCounters& site) {
          Rounded(site.peak_blocks) == 0 && Rounded(site.allocated_bytes) == 0 && Rounded(site.allocations) == 0;
 }
 
-nlohmann::json BuildTraceJson(const TraceContents& contents) {
-  using nlohmann::json;
-  json trace = json::object();
-  trace[kTraceFileVersionKey] = kTraceFileVersion;
-  trace["kind"] = contents.exit ? "exit" : "snapshot";
-  trace["pid"] = contents.pid;
-  trace["command"] = contents.command;
-  trace["time_s"] = contents.time_s;
-  trace["exit_code"] = contents.has_exit_code ? json(contents.exit_code) : json(nullptr);
-  trace["mode"] = contents.sample_mode ? "sample" : "full";
-  trace["sample_mean_bytes"] = contents.sample_mode ? contents.sample_mean_bytes : 0;
-  trace["byte_unit"] = "requested";
-  trace["complete"] = contents.complete;
-  const TraceTotals& totals = contents.totals;
-  trace["totals"] = {{"live_bytes", Rounded(totals.live_bytes)}, {"live_blocks", Rounded(totals.live_blocks)},
-                     {"peak_bytes", Rounded(totals.peak_bytes)}, {"allocations", Rounded(totals.allocations)},
-                     {"frees", Rounded(totals.frees)},           {"allocated_bytes", Rounded(totals.allocated_bytes)}};
-  json modules = json::array();
-  for (const ModuleInfo& module : contents.modules) {
-    modules.push_back({{"path", module.path},
-                       {"build_id", module.build_id},
-                       {"base", static_cast<uint64_t>(module.base)},
-                       {"start", static_cast<uint64_t>(module.start)},
-                       {"end", static_cast<uint64_t>(module.end)}});
+namespace {
+
+// The written stacks as one call tree (trace_file.h "frames" and "nodes"), built outermost frame first so that
+// stacks sharing their outer frames share nodes. A frame is its runtime address and the module index it had
+// when first seen (an address reused by another library after a dlclose is another frame).
+class CallTree {
+ public:
+  // The node of the stack's innermost frame; -1 for a stack of no frame.
+  int64_t Add(const TraceStack& stack) {
+    int64_t parent = -1;
+    for (uint32_t i = stack.depth; i-- > 0;) {
+      const uint32_t frame = FrameIndex(stack.addresses[i], stack.modules[i]);
+      const uint64_t key = (static_cast<uint64_t>(parent + 1) << 32) | frame;
+      auto [slot, inserted] = node_index_.try_emplace(key, static_cast<uint32_t>(nodes_.size()));
+      if (inserted) nodes_.push_back({parent, frame});
+      parent = slot->second;
+    }
+    return parent;
   }
-  trace["modules"] = std::move(modules);
-  json stacks = json::array();
-  for (const TraceStack& stack : contents.stacks) {
-    json frames = json::array();
-    for (const auto& [module, offset] : stack.frames) frames.push_back(json::array({module, offset}));
-    stacks.push_back({{"id", stack.id}, {"frames", std::move(frames)}});
+
+  struct Frame {
+    uintptr_t address;
+    int32_t module;
+  };
+  struct Node {
+    int64_t parent;
+    uint32_t frame;
+  };
+  const std::vector<Frame>& frames() const { return frames_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+
+ private:
+  uint32_t FrameIndex(uintptr_t address, int32_t module) {
+    auto [slot, inserted] = frame_index_.try_emplace(std::make_pair(address, module),
+                                                     static_cast<uint32_t>(frames_.size()));
+    if (inserted) frames_.push_back({address, module});
+    return slot->second;
   }
-  trace["stacks"] = std::move(stacks);
-  json sites = json::array();
+
+  absl::flat_hash_map<std::pair<uintptr_t, int32_t>, uint32_t> frame_index_;
+  absl::flat_hash_map<uint64_t, uint32_t> node_index_;  // (parent + 1) << 32 | frame -> node
+  std::vector<Frame> frames_;
+  std::vector<Node> nodes_;
+};
+
+// Appends JSON text to a buffer handed to the sink whenever it passes kChunkBytes; remembers the sink's first
+// error and drops everything after it.
+class JsonStream {
+ public:
+  static constexpr size_t kChunkBytes = size_t{1} << 20;
+
+  explicit JsonStream(const ChunkSink& sink) : sink_(sink) { buffer_.reserve(kChunkBytes + 4096); }
+
+  JsonStream& Raw(std::string_view text) {
+    buffer_.append(text);
+    if (buffer_.size() >= kChunkBytes) Flush();
+    return *this;
+  }
+  JsonStream& Int(int64_t value) { return Number(value); }
+  JsonStream& Unsigned(uint64_t value) { return Number(value); }
+  JsonStream& Double(double value) {
+    if (!std::isfinite(value)) return Raw("null");
+    return Number(value);
+  }
+  // Invalid UTF-8 (command-line arguments, paths) is replaced rather than thrown on.
+  JsonStream& String(const std::string& text) {
+    return Raw(nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+
+  int Finish() {
+    Flush();
+    return error_;
+  }
+
+ private:
+  template <typename T>
+  JsonStream& Number(T value) {
+    char digits[32];
+    const auto [end, status] = std::to_chars(digits, digits + sizeof(digits), value);
+    return Raw(std::string_view(digits, static_cast<size_t>(end - digits)));
+  }
+
+  void Flush() {
+    if (error_ == 0 && !buffer_.empty()) error_ = sink_(buffer_);
+    buffer_.clear();
+  }
+
+  const ChunkSink& sink_;
+  std::string buffer_;
+  int error_ = 0;
+};
+
+}  // namespace
+
+int WriteTrace(const TraceContents& contents, const ChunkSink& sink) {
+  absl::flat_hash_map<uint32_t, const TraceStack*> stack_by_id;
+  stack_by_id.reserve(contents.stacks.size());
+  for (const TraceStack& stack : contents.stacks) stack_by_id.emplace(stack.id, &stack);
+  CallTree tree;
+  std::vector<std::pair<const SiteCounters*, int64_t>> written;  // site, node
+  written.reserve(contents.sites.size());
   for (const SiteCounters& site : contents.sites) {
     if (SiteRoundsToZero(site)) continue;
-    const int64_t figures[] = {Rounded(site.live_bytes),  Rounded(site.live_blocks),     Rounded(site.peak_bytes),
-                               Rounded(site.peak_blocks), Rounded(site.allocated_bytes), Rounded(site.allocations)};
-    json sizes = json::array();
-    for (uint32_t i = 0; i < site.size_count; ++i) sizes.push_back(site.sizes[i]);
-    sites.push_back({{"stack", site.site},
-                     {"live_bytes", figures[0]},
-                     {"live_blocks", figures[1]},
-                     {"peak_bytes", figures[2]},
-                     {"peak_blocks", figures[3]},
-                     {"allocated_bytes", figures[4]},
-                     {"allocations", figures[5]},
-                     {"sizes", std::move(sizes)}});
+    auto found = stack_by_id.find(site.site);
+    if (found == stack_by_id.end()) continue;
+    written.emplace_back(&site, tree.Add(*found->second));
   }
-  trace["sites"] = std::move(sites);
-  return trace;
+
+  JsonStream out(sink);
+  out.Raw("{\"").Raw(kTraceFileVersionKey).Raw("\":").Int(kTraceFileVersion);
+  out.Raw(",\"kind\":").Raw(contents.exit ? "\"exit\"" : "\"snapshot\"");
+  out.Raw(",\"pid\":").Int(contents.pid);
+  out.Raw(",\"command\":[");
+  for (size_t i = 0; i < contents.command.size(); ++i) out.Raw(i == 0 ? "" : ",").String(contents.command[i]);
+  out.Raw("],\"time_s\":").Double(contents.time_s);
+  out.Raw(",\"exit_code\":");
+  if (contents.has_exit_code) {
+    out.Int(contents.exit_code);
+  } else {
+    out.Raw("null");
+  }
+  out.Raw(",\"mode\":").Raw(contents.sample_mode ? "\"sample\"" : "\"full\"");
+  out.Raw(",\"sample_mean_bytes\":").Int(contents.sample_mode ? contents.sample_mean_bytes : 0);
+  out.Raw(",\"byte_unit\":\"requested\",\"complete\":").Raw(contents.complete ? "true" : "false");
+  const TraceTotals& totals = contents.totals;
+  out.Raw(",\"totals\":{\"live_bytes\":").Int(Rounded(totals.live_bytes));
+  out.Raw(",\"live_blocks\":").Int(Rounded(totals.live_blocks));
+  out.Raw(",\"peak_bytes\":").Int(Rounded(totals.peak_bytes));
+  out.Raw(",\"allocations\":").Int(Rounded(totals.allocations));
+  out.Raw(",\"frees\":").Int(Rounded(totals.frees));
+  out.Raw(",\"allocated_bytes\":").Int(Rounded(totals.allocated_bytes)).Raw("}");
+  out.Raw(",\"modules\":[");
+  for (size_t i = 0; i < contents.modules.size(); ++i) {
+    const ModuleInfo& module = contents.modules[i];
+    out.Raw(i == 0 ? "\n{\"path\":" : ",\n{\"path\":").String(module.path);
+    out.Raw(",\"build_id\":").String(module.build_id);
+    out.Raw(",\"base\":").Unsigned(module.base);
+    out.Raw(",\"start\":").Unsigned(module.start);
+    out.Raw(",\"end\":").Unsigned(module.end).Raw("}");
+  }
+  out.Raw("],\n\"frames\":[");
+  for (size_t i = 0; i < tree.frames().size(); ++i) {
+    const CallTree::Frame& frame = tree.frames()[i];
+    const bool known = frame.module >= 0 && static_cast<size_t>(frame.module) < contents.modules.size();
+    out.Raw(i == 0 ? "[" : ",[").Int(known ? frame.module : -1).Raw(",");
+    out.Unsigned(known ? frame.address - contents.modules[static_cast<size_t>(frame.module)].base : frame.address);
+    out.Raw("]");
+  }
+  out.Raw("],\n\"nodes\":[");
+  for (size_t i = 0; i < tree.nodes().size(); ++i) {
+    out.Raw(i == 0 ? "[" : ",[").Int(tree.nodes()[i].parent).Raw(",").Unsigned(tree.nodes()[i].frame).Raw("]");
+  }
+  out.Raw("],\n\"site_fields\":[");
+  for (size_t i = 0; i < std::size(kTraceSiteFields); ++i) {
+    out.Raw(i == 0 ? "\"" : ",\"").Raw(kTraceSiteFields[i]).Raw("\"");
+  }
+  out.Raw("],\n\"sites\":[");
+  for (size_t i = 0; i < written.size(); ++i) {
+    const SiteCounters& site = *written[i].first;
+    out.Raw(i == 0 ? "\n[" : ",\n[").Int(written[i].second);
+    for (double figure : {site.live_bytes, site.live_blocks, site.peak_bytes, site.peak_blocks, site.allocated_bytes,
+                          site.allocations}) {
+      out.Raw(",").Int(Rounded(figure));
+    }
+    out.Raw(",[");
+    for (uint32_t j = 0; j < site.size_count; ++j) out.Raw(j == 0 ? "" : ",").Unsigned(site.sizes[j]);
+    out.Raw("]]");
+  }
+  out.Raw("]}\n");
+  return out.Finish();
 }
 
-std::string SerializeTrace(const nlohmann::json& trace) {
-  return trace.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+std::string TraceText(const TraceContents& contents) {
+  std::string text;
+  WriteTrace(contents, [&text](std::string_view chunk) {
+    text.append(chunk);
+    return 0;
+  });
+  return text;
 }
 
 std::vector<std::string> ReadCommandLine() {
@@ -135,7 +266,7 @@ std::string ExpandPid(const std::string& pattern, int64_t pid) {
   return result;
 }
 
-int WriteFileReplacing(const std::string& path, const std::string& text) {
+int WriteFileReplacing(const std::string& path, const TextSource& text) {
   const std::string temporary = path + ".tmp." + std::to_string(getpid());
   int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0 && errno == EEXIST) {
@@ -150,11 +281,15 @@ int WriteFileReplacing(const std::string& path, const std::string& text) {
   return error;
 }
 
-int WriteFileDirect(const std::string& path, const std::string& text, bool create_new) {
+int WriteFileDirect(const std::string& path, const TextSource& text, bool create_new) {
   const int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (create_new ? O_EXCL : O_TRUNC);
   const int fd = open(path.c_str(), flags, 0600);
   if (fd < 0) return errno;
   return WriteAndClose(fd, text);
+}
+
+TextSource FixedText(std::string text) {
+  return [text = std::move(text)](const ChunkSink& sink) { return sink(text); };
 }
 
 }  // namespace memtide::internal

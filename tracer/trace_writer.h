@@ -8,19 +8,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "module_map.h"
-#include "nlohmann/json.hpp"
 #include "site_stats.h"
 
 namespace memtide::internal {
 
+// One stack as the depot holds it: runtime return addresses, innermost first, with the module index each had
+// when the stack was first seen (-1: none). The arrays belong to the caller (the depot's immutable records).
 struct TraceStack {
   uint32_t id = 0;
-  std::vector<std::pair<int32_t, uint64_t>> frames;  // (module index, offset), or (-1, absolute address)
+  uint32_t depth = 0;
+  const uintptr_t* addresses = nullptr;
+  const int32_t* modules = nullptr;
 };
 
 struct TraceTotals {
@@ -52,12 +57,20 @@ struct TraceContents {
 // stacks.
 bool SiteRoundsToZero(const SiteCounters& site);
 
-// The trace_file.h document. Estimates are rounded to the nearest integer; sites are written in the order
-// given, stacks too.
-nlohmann::json BuildTraceJson(const TraceContents& contents);
+// Receives a file's text in order, in chunks; returns 0 or an errno value (which stops the writing).
+using ChunkSink = std::function<int(std::string_view chunk)>;
+// Produces a file's text through the sink it is given; returns 0 or the first error.
+using TextSource = std::function<int(const ChunkSink& sink)>;
 
-// JSON text; invalid UTF-8 (command-line arguments, paths) is replaced rather than thrown on.
-std::string SerializeTrace(const nlohmann::json& trace);
+// Streams the trace_file.h document to `sink` in chunks of about 1 MiB, never holding the whole text: a trace
+// of a PyTorch import (600,000 stacks) is tens of MB, and the process writing it may be near its memory limit.
+// Estimates are rounded to the nearest integer; sites are written in the order given; a site that rounds to
+// zero, or whose stack is not in `contents.stacks`, is left out, and so are the frames and call-tree nodes
+// that no written site uses. Returns 0 or the sink's first error.
+int WriteTrace(const TraceContents& contents, const ChunkSink& sink);
+
+// The whole document as one string (small traces: tests, the in-process leak report).
+std::string TraceText(const TraceContents& contents);
 
 // The process's command line from /proc/self/cmdline (empty if unreadable).
 std::vector<std::string> ReadCommandLine();
@@ -65,13 +78,16 @@ std::vector<std::string> ReadCommandLine();
 // `pattern` with every "%p" replaced by pid.
 std::string ExpandPid(const std::string& pattern, int64_t pid);
 
-// Writes `text` to `path` through a temporary file in the same folder and rename(2), so a reader never sees a
-// half-written trace. Mode 0644. Returns 0 or an errno value.
-int WriteFileReplacing(const std::string& path, const std::string& text);
+// Writes what `text` produces to `path` through a temporary file in the same folder and rename(2), so a reader
+// never sees a half-written trace. Mode 0644. Returns 0 or an errno value (the temporary is then removed).
+int WriteFileReplacing(const std::string& path, const TextSource& text);
 
-// Writes `text` to `path`: create_new uses O_EXCL (fails with EEXIST if it exists), otherwise O_TRUNC.
-// Always O_NOFOLLOW|O_CLOEXEC, mode 0600. Returns 0 or an errno value.
-int WriteFileDirect(const std::string& path, const std::string& text, bool create_new);
+// Writes what `text` produces to `path`: create_new uses O_EXCL (fails with EEXIST if it exists), otherwise
+// O_TRUNC. Always O_NOFOLLOW|O_CLOEXEC, mode 0600. Returns 0 or an errno value.
+int WriteFileDirect(const std::string& path, const TextSource& text, bool create_new);
+
+// A TextSource that produces `text`.
+TextSource FixedText(std::string text);
 
 }  // namespace memtide::internal
 

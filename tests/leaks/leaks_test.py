@@ -223,9 +223,27 @@ def memtide_raw_trace(program, args, work, exit_code, extra_env=None):
     with open(os.path.join(work, traces[0])) as trace_file:
         trace = json.load(trace_file)
     os.rename(os.path.join(work, traces[0]), os.path.join(work, "raw_" + traces[0]))
-    check(trace.get("memtide_trace_version") == 1, "unexpected trace version", trace.get("memtide_trace_version"))
+    check(trace.get("memtide_trace_version") == 2, "unexpected trace version", trace.get("memtide_trace_version"))
     check(trace.get("complete") is True, "the trace says it is not complete (the tracer ran out of room)")
-    return trace
+    return unrolled(trace)
+
+
+def unrolled(trace):
+    """The version-2 call tree unrolled: "stacks" [{"id", "frames" innermost first}] and "sites" as objects with
+    a "stack" id, the shape the checks below read."""
+    fields = trace["site_fields"]
+    stacks, sites = [], []
+    for number, values in enumerate(trace["sites"], start=1):
+        site = dict(zip(fields, values))
+        frames, node = [], site.pop("node")
+        while node >= 0:
+            parent, frame = trace["nodes"][node]
+            frames.append(trace["frames"][frame])
+            node = parent
+        stacks.append({"id": number, "frames": frames})
+        site["stack"] = number
+        sites.append(site)
+    return dict(trace, stacks=stacks, sites=sites)
 
 
 def raw_trace_sites(trace, own_paths, figure="live"):

@@ -125,7 +125,7 @@ def case_errors(scratch):
     future = trace()
     future["memtide_trace_version"] = 9
     one_error_line(memtide("report", write(scratch, "future.json", future), expect=1),
-                   "future.json: trace file version 9 is not supported (this memtide reads version 1)")
+                   "future.json: trace file version 9 is not supported (this memtide reads versions 1 to 2)")
     one_error_line(memtide("report", write(scratch, "other.json", {"hello": 1}), expect=1), "no version found")
     hostile = trace()
     hostile["stacks"][1]["frames"][0][0] = 77

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 
@@ -128,8 +129,8 @@ TEST_CASE("hostile traces: one line naming the file, the place and the problem")
     std::string expected;
   };
   const Case cases[] = {
-      {[](Json* j) { (*j)["memtide_trace_version"] = 2; },
-       "t.json: trace file version 2 is not supported (this memtide reads version 1)"},
+      {[](Json* j) { (*j)["memtide_trace_version"] = 3; },
+       "t.json: trace file version 3 is not supported (this memtide reads versions 1 to 2)"},
       {[](Json* j) { (*j)["memtide_trace_version"] = "1"; }, "trace file version \"1\" is not supported"},
       {[](Json* j) { (*j)["stacks"][0]["frames"][1][0] = 5; },
        "t.json: stacks[0].frames[1]: module index 5 is out of range (the file lists 2 modules)"},
@@ -171,6 +172,114 @@ TEST_CASE("hostile traces: one line naming the file, the place and the problem")
   CHECK(ErrorOf(Json::object()).find("no version found") != std::string::npos);
   CHECK(ErrorOf(Json{{"memtide_report_version", 7}}) ==
         "t.json: report version 7 is not supported (this memtide reads versions 1 to 2)");
+}
+
+// The same trace in version 2 (tracer/trace_file.h): frames table, call tree, site arrays. Stacks must be
+// distinct there (the tree merges equal ones), so the caller drops duplicates first.
+Json ToVersion2(const Json& v1) {
+  Json v2 = v1;
+  v2["memtide_trace_version"] = 2;
+  v2.erase("stacks");
+  Json frames = Json::array(), nodes = Json::array(), sites = Json::array();
+  std::map<std::pair<int64_t, uint64_t>, size_t> frame_index;
+  std::map<std::pair<int64_t, size_t>, int64_t> node_index;
+  std::map<int64_t, int64_t> leaf_of_stack;
+  for (const Json& stack : v1["stacks"]) {
+    int64_t parent = -1;
+    const Json& list = stack["frames"];
+    for (size_t i = list.size(); i-- > 0;) {
+      const auto key = std::make_pair(list[i][0].get<int64_t>(), list[i][1].get<uint64_t>());
+      auto [frame, fresh] = frame_index.emplace(key, frame_index.size());
+      if (fresh) frames.push_back(list[i]);
+      auto [node, new_node] = node_index.emplace(std::make_pair(parent, frame->second), int64_t(node_index.size()));
+      if (new_node) nodes.push_back({parent, frame->second});
+      parent = node->second;
+    }
+    leaf_of_stack[stack["id"].get<int64_t>()] = parent;
+  }
+  for (const Json& site : v1["sites"]) {
+    sites.push_back({leaf_of_stack.at(site["stack"].get<int64_t>()), site["live_bytes"], site["live_blocks"],
+                     site["peak_bytes"], site["peak_blocks"], site["allocated_bytes"], site["allocations"],
+                     site.value("sizes", Json::array())});
+  }
+  v2["frames"] = frames;
+  v2["nodes"] = nodes;
+  v2["site_fields"] = {"node", "live_bytes", "live_blocks", "peak_bytes", "peak_blocks", "allocated_bytes",
+                       "allocations", "sizes"};
+  v2["sites"] = sites;
+  return v2;
+}
+
+// ValidTrace without its duplicate stack (2), whose site moves to stack 1's twin in no way version 2 allows.
+Json DistinctStacksTrace() {
+  Json v1 = ValidTrace();
+  v1["stacks"].erase(1);
+  v1["sites"].erase(1);
+  return v1;
+}
+
+TEST_CASE("version 2 reads exactly as the same trace in version 1") {
+  absl::StatusOr<TraceReport> one = Parse(DistinctStacksTrace());
+  absl::StatusOr<TraceReport> two = Parse(ToVersion2(DistinctStacksTrace()));
+  REQUIRE(one.ok());
+  REQUIRE(two.ok());
+  REQUIRE(one->sites.size() == two->sites.size());
+  for (size_t i = 0; i < one->sites.size(); ++i) {
+    INFO("site " << i);
+    const Site& a = one->sites[i];
+    const Site& b = two->sites[i];
+    REQUIRE(a.stack.size() == b.stack.size());
+    for (size_t j = 0; j < a.stack.size(); ++j) CHECK(FrameModuleOffset(a.stack[j]) == FrameModuleOffset(b.stack[j]));
+    CHECK(a.live_bytes == b.live_bytes);
+    CHECK(a.live_blocks == b.live_blocks);
+    CHECK(a.peak_bytes == b.peak_bytes);
+    CHECK(a.peak_blocks == b.peak_blocks);
+    CHECK(a.allocated_bytes == b.allocated_bytes);
+    CHECK(a.allocations == b.allocations);
+    CHECK(a.sizes == b.sizes);
+  }
+  CHECK(two->sites[0].stack.size() == 3);
+  CHECK(two->sites.back().stack.empty());  // node -1
+  ClassifyLeaks(LeakSuppressions(), &*one);
+  ClassifyLeaks(LeakSuppressions(), &*two);
+  CHECK(one->leaked_bytes == two->leaked_bytes);
+  CHECK(one->runtime_leaks.size() == two->runtime_leaks.size());
+  REQUIRE(one->peak_sites.size() == two->peak_sites.size());
+  for (size_t i = 0; i < one->peak_sites.size(); ++i) CHECK(one->peak_sites[i].bytes == two->peak_sites[i].bytes);
+}
+
+TEST_CASE("hostile version-2 traces: one line naming the place and the problem") {
+  struct Case {
+    std::function<void(Json*)> edit;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {[](Json* j) { (*j)["frames"][0][0] = 9; }, "t.json: frames[0]: module index 9 is out of range"},
+      {[](Json* j) { (*j)["frames"][1] = "x"; }, "frames[1]: is not a [module_index, offset] pair"},
+      {[](Json* j) { (*j)["nodes"][0][0] = 0; }, "nodes[0][0]: parent 0 is not -1 or an earlier node"},
+      {[](Json* j) { (*j)["nodes"][1][0] = 5; }, "nodes[1][0]: parent 5 is not -1 or an earlier node"},
+      {[](Json* j) { (*j)["nodes"][1][1] = 99; }, "nodes[1][1]: frame 99 is out of range (the file lists"},
+      {[](Json* j) { (*j)["nodes"][1] = Json::array({0}); }, "nodes[1]: is not a [parent, frame] pair"},
+      {[](Json* j) { (*j)["site_fields"][1] = "live"; }, "site_fields: [\"node\",\"live\""},
+      {[](Json* j) { j->erase("site_fields"); }, "\"site_fields\" is missing"},
+      {[](Json* j) { (*j)["sites"][0] = Json::array({0, 1}); }, "sites[0]: is not an array of the 8 site_fields"},
+      {[](Json* j) { (*j)["sites"][0][0] = 1000; }, "sites[0][0]: node 1000 is out of range"},
+      {[](Json* j) { (*j)["sites"][1][0] = (*j)["sites"][0][0]; }, "is also the stack of sites[0]"},
+      {[](Json* j) { (*j)["sites"][0][2] = -1; }, "sites[0][2]: -1 is negative"},
+      {[](Json* j) { (*j)["sites"][0][7] = 5; }, "sites[0][7]: is not an array of sizes"},
+      {[](Json* j) {
+         Json& nodes = (*j)["nodes"];
+         for (int i = 0; i < 1100; ++i) nodes.push_back({int64_t(nodes.size()) - 1, 0});
+       },
+       "a stack of more than 1024 frames"},
+  };
+  for (const Case& c : cases) {
+    Json json = ToVersion2(DistinctStacksTrace());
+    c.edit(&json);
+    std::string message = ErrorOf(json);
+    INFO(message);
+    CHECK(message.find(c.expected) != std::string::npos);
+  }
 }
 
 // Random byte edits of a valid file: whatever the parser or the validator says, it is one line and no crash.

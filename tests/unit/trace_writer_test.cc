@@ -1,5 +1,6 @@
 // The trace file writer (tracer/trace_writer.h): the document has exactly the keys of tracer/trace_file.h,
-// figures are rounded, empty sites are left out, and files are written the way the callers need.
+// stacks become one call tree, figures are rounded, empty sites are left out, the text streams in chunks,
+// and files are written the way the callers need.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "trace_writer.h"
 
@@ -13,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "nlohmann/json.hpp"
+
 #include "trace_file.h"
 
 namespace memtide::internal {
@@ -24,6 +27,11 @@ std::set<std::string> Keys(const nlohmann::json& object) {
   return keys;
 }
 
+// Frame storage for the example stacks (TraceStack points into the depot's records in the module).
+const uintptr_t kBase = 0x7f0000000000;
+const uintptr_t kStackOne[] = {kBase + 0x1234, 0xdeadbeef};
+const int32_t kModulesOne[] = {0, -1};
+
 TraceContents Example() {
   TraceContents contents;
   contents.exit = true;
@@ -33,9 +41,8 @@ TraceContents Example() {
   contents.sample_mode = true;
   contents.sample_mean_bytes = 524288;
   contents.totals = {1000.4, 10.6, 5000, 50, 40, 12345.5};
-  contents.modules.push_back(
-      {"/usr/lib/x86_64-linux-gnu/libc.so.6", "abcd", 0x7f0000000000, 0x7f0000001000, 0x7f0000100000});
-  contents.stacks.push_back({1, {{0, 0x1234}, {-1, 0xdeadbeef}}});
+  contents.modules.push_back({"/usr/lib/x86_64-linux-gnu/libc.so.6", "abcd", kBase, kBase + 0x1000, kBase + 0x100000});
+  contents.stacks.push_back({1, 2, kStackOne, kModulesOne});
   SiteCounters site;
   site.site = 1;
   site.live_bytes = 1000.4;
@@ -55,12 +62,22 @@ TraceContents Example() {
   return contents;
 }
 
+nlohmann::json Document(const TraceContents& contents) { return nlohmann::json::parse(TraceText(contents)); }
+
+// The stack of a version-2 site, innermost first, as [module, offset] pairs.
+nlohmann::json StackOf(const nlohmann::json& trace, int64_t node) {
+  nlohmann::json frames = nlohmann::json::array();
+  for (; node >= 0; node = trace["nodes"][node][0].get<int64_t>()) {
+    frames.push_back(trace["frames"][trace["nodes"][node][1].get<size_t>()]);
+  }
+  return frames;
+}
+
 TEST_CASE("the document has exactly trace_file.h's keys and parses back") {
-  const std::string text = SerializeTrace(BuildTraceJson(Example()));
-  const nlohmann::json trace = nlohmann::json::parse(text);
+  const nlohmann::json trace = Document(Example());
   CHECK(Keys(trace) == std::set<std::string>{kTraceFileVersionKey, "kind", "pid", "command", "time_s", "exit_code",
                                              "mode", "sample_mean_bytes", "byte_unit", "complete", "totals", "modules",
-                                             "stacks", "sites"});
+                                             "frames", "nodes", "site_fields", "sites"});
   CHECK(trace[kTraceFileVersionKey] == kTraceFileVersion);
   CHECK(trace["kind"] == "exit");
   CHECK(trace["pid"] == 4242);
@@ -78,18 +95,99 @@ TEST_CASE("the document has exactly trace_file.h's keys and parses back") {
   CHECK(trace["totals"]["allocated_bytes"] == 12346);
   REQUIRE(trace["modules"].size() == 1);
   CHECK(Keys(trace["modules"][0]) == std::set<std::string>{"path", "build_id", "base", "start", "end"});
-  CHECK(trace["modules"][0]["base"] == 0x7f0000000000);
-  REQUIRE(trace["stacks"].size() == 1);
-  CHECK(Keys(trace["stacks"][0]) == std::set<std::string>{"id", "frames"});
-  CHECK(trace["stacks"][0]["frames"] == nlohmann::json::parse("[[0, 4660], [-1, 3735928559]]"));
+  CHECK(trace["modules"][0]["base"] == kBase);
+  // Outermost frame first in the tree: the unknown frame is the root, the libc one its child.
+  CHECK(trace["frames"] == nlohmann::json::parse("[[-1, 3735928559], [0, 4660]]"));
+  CHECK(trace["nodes"] == nlohmann::json::parse("[[-1, 0], [0, 1]]"));
+  CHECK(trace["site_fields"] == nlohmann::json({"node", "live_bytes", "live_blocks", "peak_bytes", "peak_blocks",
+                                                "allocated_bytes", "allocations", "sizes"}));
   REQUIRE(trace["sites"].size() == 1);
-  const nlohmann::json& site = trace["sites"][0];
-  CHECK(Keys(site) == std::set<std::string>{"stack", "live_bytes", "live_blocks", "peak_bytes", "peak_blocks",
-                                            "allocated_bytes", "allocations", "sizes"});
-  CHECK(site["stack"] == 1);
-  CHECK(site["live_bytes"] == 1000);
-  CHECK(site["live_blocks"] == 10);
-  CHECK(site["sizes"] == nlohmann::json({100, 37}));
+  CHECK(trace["sites"][0] == nlohmann::json::parse("[1, 1000, 10, 800, 8, 5000, 50, [100, 37]]"));
+  CHECK(StackOf(trace, 1) == nlohmann::json::parse("[[0, 4660], [-1, 3735928559]]"));
+}
+
+TEST_CASE("stacks share their outer frames as call-tree nodes; a frame is written once") {
+  // main -> run -> parse -> {0x40, 0x50}, and main -> run -> 0x30 (parse's own call site, as a leaf): three
+  // stacks, five distinct frames, five nodes; the third stack's node is the first two's inner "parse" node.
+  const uintptr_t main_frame = kBase + 0x10, run = kBase + 0x20, parse = kBase + 0x30;
+  const uintptr_t first[] = {kBase + 0x40, parse, run, main_frame};
+  const uintptr_t second[] = {kBase + 0x50, parse, run, main_frame};
+  const uintptr_t third[] = {kBase + 0x30, run, main_frame};  // parse's address, as another stack's leaf
+  const int32_t modules[] = {0, 0, 0, 0};
+  TraceContents contents = Example();
+  contents.stacks = {{1, 4, first, modules}, {2, 4, second, modules}, {3, 3, third, modules}};
+  contents.sites.clear();
+  for (uint32_t id = 1; id <= 3; ++id) {
+    SiteCounters site;
+    site.site = id;
+    site.allocations = id;
+    contents.sites.push_back(site);
+  }
+  const nlohmann::json trace = Document(contents);
+  CHECK(trace["frames"].size() == 5);
+  CHECK(trace["nodes"].size() == 5);
+  REQUIRE(trace["sites"].size() == 3);
+  const auto offsets = [&](int64_t node) {
+    std::vector<uint64_t> result;
+    for (const auto& frame : StackOf(trace, node)) result.push_back(frame[1].get<uint64_t>());
+    return result;
+  };
+  CHECK(offsets(trace["sites"][0][0]) == std::vector<uint64_t>{0x40, 0x30, 0x20, 0x10});
+  CHECK(offsets(trace["sites"][1][0]) == std::vector<uint64_t>{0x50, 0x30, 0x20, 0x10});
+  CHECK(offsets(trace["sites"][2][0]) == std::vector<uint64_t>{0x30, 0x20, 0x10});
+  for (size_t i = 0; i < trace["nodes"].size(); ++i) CHECK(trace["nodes"][i][0].get<int64_t>() < int64_t(i));
+}
+
+TEST_CASE("a site whose stack is not given is left out, and so are frames no written site uses") {
+  TraceContents contents = Example();
+  contents.sites[0].site = 7;  // no stack 7
+  const nlohmann::json trace = Document(contents);
+  CHECK(trace["sites"].empty());
+  CHECK(trace["frames"].empty());
+  CHECK(trace["nodes"].empty());
+}
+
+TEST_CASE("a stack of no frame is node -1") {
+  TraceContents contents = Example();
+  contents.stacks[0].depth = 0;
+  const nlohmann::json trace = Document(contents);
+  REQUIRE(trace["sites"].size() == 1);
+  CHECK(trace["sites"][0][0] == -1);
+  CHECK(trace["nodes"].empty());
+}
+
+TEST_CASE("the text streams in chunks; the sink's first error stops it") {
+  // Enough sites for several 1 MiB chunks.
+  static uintptr_t frames[20000];
+  static int32_t modules[20000];
+  TraceContents contents = Example();
+  contents.stacks.clear();
+  contents.sites.clear();
+  for (uint32_t i = 0; i < 20000; ++i) {
+    frames[i] = kBase + 0x100 + i;
+    modules[i] = 0;
+    contents.stacks.push_back({i + 1, 1, &frames[i], &modules[i]});
+    SiteCounters site;
+    site.site = i + 1;
+    site.allocated_bytes = 123456789;
+    site.allocations = 1000000;
+    site.sizes[0] = 4096;
+    site.size_count = 1;
+    contents.sites.push_back(site);
+  }
+  std::vector<size_t> chunks;
+  std::string text;
+  CHECK(WriteTrace(contents, [&](std::string_view chunk) {
+          chunks.push_back(chunk.size());
+          text.append(chunk);
+          return 0;
+        }) == 0);
+  CHECK(chunks.size() >= 2);
+  CHECK(text == TraceText(contents));
+  CHECK(nlohmann::json::parse(text)["sites"].size() == 20000);
+  int calls = 0;
+  CHECK(WriteTrace(contents, [&](std::string_view) { return ++calls == 1 ? ENOSPC : 0; }) == ENOSPC);
+  CHECK(calls == 1);
 }
 
 TEST_CASE("full mode writes sample_mean_bytes 0; snapshot kind; an exit code when known") {
@@ -99,7 +197,7 @@ TEST_CASE("full mode writes sample_mean_bytes 0; snapshot kind; an exit code whe
   contents.has_exit_code = true;
   contents.exit_code = 3;
   contents.complete = false;
-  const nlohmann::json trace = BuildTraceJson(contents);
+  const nlohmann::json trace = Document(contents);
   CHECK(trace["mode"] == "full");
   CHECK(trace["sample_mean_bytes"] == 0);
   CHECK(trace["kind"] == "snapshot");
@@ -111,7 +209,7 @@ TEST_CASE("invalid UTF-8 in the command line is replaced, not thrown on") {
   TraceContents contents = Example();
   contents.command = {"./prog", std::string("\xff\xfe", 2)};
   std::string text;
-  CHECK_NOTHROW(text = SerializeTrace(BuildTraceJson(contents)));
+  CHECK_NOTHROW(text = TraceText(contents));
   CHECK(nlohmann::json::parse(text)["command"].size() == 2);
 }
 
@@ -131,8 +229,8 @@ TEST_CASE("files: replaced through a temporary, created exclusively, truncated")
   char folder[] = "/tmp/memtide-writer-test.XXXXXX";
   REQUIRE(mkdtemp(folder) != nullptr);
   const std::string path = std::string(folder) + "/trace.json";
-  CHECK(WriteFileReplacing(path, "first") == 0);
-  CHECK(WriteFileReplacing(path, "second") == 0);
+  CHECK(WriteFileReplacing(path, FixedText("first")) == 0);
+  CHECK(WriteFileReplacing(path, FixedText("second")) == 0);
   std::ifstream in(path);
   std::stringstream read;
   read << in.rdbuf();
@@ -142,17 +240,23 @@ TEST_CASE("files: replaced through a temporary, created exclusively, truncated")
   CHECK((info.st_mode & 0777) == 0644);
 
   const std::string snapshot = std::string(folder) + "/snapshot.json";
-  CHECK(WriteFileDirect(snapshot, "one", /*create_new=*/true) == 0);
-  CHECK(WriteFileDirect(snapshot, "two", /*create_new=*/true) == EEXIST);
-  CHECK(WriteFileDirect(snapshot, "three", /*create_new=*/false) == 0);
+  CHECK(WriteFileDirect(snapshot, FixedText("one"), /*create_new=*/true) == 0);
+  CHECK(WriteFileDirect(snapshot, FixedText("two"), /*create_new=*/true) == EEXIST);
+  CHECK(WriteFileDirect(snapshot, FixedText("three"), /*create_new=*/false) == 0);
   REQUIRE(stat(snapshot.c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0600);
   CHECK(info.st_size == 5);
   // O_NOFOLLOW: a planted link is not followed.
   const std::string link = std::string(folder) + "/link.json";
   REQUIRE(symlink(path.c_str(), link.c_str()) == 0);
-  CHECK(WriteFileDirect(link, "x", /*create_new=*/false) == ELOOP);
-  CHECK(WriteFileReplacing(std::string(folder) + "/missing/trace.json", "x") == ENOENT);
+  CHECK(WriteFileDirect(link, FixedText("x"), /*create_new=*/false) == ELOOP);
+  CHECK(WriteFileReplacing(std::string(folder) + "/missing/trace.json", FixedText("x")) == ENOENT);
+  // A source that fails: the error comes back and no half-written file replaces the old one.
+  CHECK(WriteFileReplacing(path, [](const ChunkSink& sink) { return sink("partial") == 0 ? ENOSPC : EIO; }) == ENOSPC);
+  std::ifstream again(path);
+  std::stringstream kept;
+  kept << again.rdbuf();
+  CHECK(kept.str() == "second");
   unlink(link.c_str());
   unlink(snapshot.c_str());
   unlink(path.c_str());
