@@ -5,7 +5,9 @@ in-process figures) and the CLI's --max-gpu-peak gate when the memtide CLI can r
 memtide's figures beside the ground truth, and exits non-zero on any mismatch or failed component.
 
 Components: the CUDA program (tests/gpu/gpu_check/cuda_check.cu, static and -cudart shared), PyTorch (default,
-expandable segments, cudaMallocAsync backend, host-register pinned memory), CuPy, JAX (MEM_FRACTION=.1).
+expandable segments, cudaMallocAsync backend, host-register pinned memory), CuPy, JAX (MEM_FRACTION=.1), and
+PyTorch again under MEMTIDE_TRACE=sample and full: the unwinder walks CUDA's libraries and the interpreter on
+every traced allocation, the GPU checks must still pass, and the trace file must render with `memtide report`.
 A framework that is not importable is skipped with one line; nvcc missing skips the CUDA program.
 Expected relations: research/CUDA.md §5.
 """
@@ -203,6 +205,48 @@ def python_components(args, results):
         run_component(component, argv, child_env(args.preload, segment_dir, extra), timeout, results)
 
 
+def tracing_components(args, results):
+    """torch_check.py's default mode with allocation stacks on: same checks, plus the trace it leaves."""
+    untraced_seconds = None
+    for mode in ("off", "sample", "full"):
+        component = f"torch traced {mode}"
+        if args.only and not any(name in component for name in args.only):
+            continue
+        segment_dir = os.path.join(args.work, f"segments_traced_{mode}")
+        trace_path = os.path.join(args.work, f"trace_{mode}.json")
+        extra = {"MEMTIDE_TRACE": mode}
+        if mode != "off":
+            extra["MEMTIDE_TRACE_FILE"] = trace_path
+        started = time.monotonic()
+        done = run_component(component, [args.python, os.path.join(HERE, "torch_check.py"), "default"],
+                             child_env(args.preload, segment_dir, extra), 300, results)
+        seconds = time.monotonic() - started
+        if done is None or done.returncode != 0:
+            continue
+        if mode == "off":
+            untraced_seconds = seconds
+            continue
+        if untraced_seconds:
+            results.add(component, "INFO", "wall time vs MEMTIDE_TRACE=off", f"{seconds:.1f} s",
+                        f"{untraced_seconds:.1f} s", f"{seconds / untraced_seconds:.2f}x")
+        if not os.path.isfile(trace_path):
+            results.add(component, "FAIL", "trace file written at exit", "missing", trace_path, "-")
+            continue
+        if not args.cli:
+            results.skips.append((f"{component}: memtide report", "the memtide CLI does not run here"))
+            continue
+        rendering = time.monotonic()
+        rendered = subprocess.run([args.cli, "report", trace_path, "--format", "text"], capture_output=True,
+                                  text=True, timeout=300)
+        results.add(component, "INFO", "trace file size; memtide report's wall time",
+                    f"{os.path.getsize(trace_path)} B", f"{time.monotonic() - rendering:.1f} s", "-")
+        named = len(re.findall(r"^\s+#\d+ (?!0x)\S", rendered.stdout, re.M))
+        results.add(component, "PASS" if rendered.returncode == 0 else "FAIL", "memtide report: exit status",
+                    rendered.returncode, 0, "==")
+        results.add(component, "PASS" if named > 0 else "FAIL", "memtide report: symbolized frames", named, "> 0",
+                    rendered.stderr.strip()[-200:] or ">")
+
+
 def print_table(results):
     headers = ("result", "check", "memtide", "ground truth", "relation")
     table = [(status, f"{component}: {check}", human(memtide), human(truth), relation)
@@ -248,6 +292,7 @@ def main():
     started = time.monotonic()
     cuda_components(args, results)
     python_components(args, results)
+    tracing_components(args, results)
     print_table(results)
     passed = sum(1 for row in results.rows if row[1] == "PASS")
     failed = results.failed()
