@@ -419,8 +419,12 @@ std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_
 
 namespace {
 
+// A frame as the trace file holds it: (module index or -1, offset or absolute address); a stack innermost first.
+using RawFrame = std::pair<int64_t, uint64_t>;
+using RawStack = std::vector<RawFrame>;
+
 // A [module_index, offset] pair: module_index -1 (none) or a module of the file.
-absl::StatusOr<std::pair<int64_t, uint64_t>> ParseRawFrame(const Reader& reader, const Json& frame,
+absl::StatusOr<RawFrame> ParseRawFrame(const Reader& reader, const Json& frame,
                                                            const std::string& where, size_t module_count) {
   if (!frame.is_array() || frame.size() != 2) return reader.Error(where, "is not a [module_index, offset] pair");
   absl::StatusOr<int64_t> module =
@@ -437,7 +441,7 @@ absl::StatusOr<std::pair<int64_t, uint64_t>> ParseRawFrame(const Reader& reader,
 
 // Version 1: "stacks" [{"id", "frames"}] and "sites" [{"stack": id, figures..., "sizes"}].
 absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_t module_count,
-                                   std::vector<std::vector<std::pair<int64_t, uint64_t>>>* raw_stacks,
+                                   std::vector<RawStack>* raw_stacks,
                                    std::vector<std::pair<Site, size_t>>* raw_sites) {
   absl::StatusOr<const Json*> stacks_json = reader.Array(json, "stacks", "", true);
   if (!stacks_json.ok()) return stacks_json.status();
@@ -460,10 +464,10 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
       return reader.Error(Reader::Path(where, "frames"),
                           absl::StrCat((*frames)->size(), " frames is more than ", kMaxFramesPerStack));
     }
-    std::vector<std::pair<int64_t, uint64_t>> raw;
+    RawStack raw;
     raw.reserve((*frames)->size());
     for (size_t j = 0; j < (*frames)->size(); ++j) {
-      absl::StatusOr<std::pair<int64_t, uint64_t>> frame =
+      absl::StatusOr<RawFrame> frame =
           ParseRawFrame(reader, (**frames)[j], Reader::Index(Reader::Path(where, "frames"), j), module_count);
       if (!frame.ok()) return frame.status();
       raw.push_back(*frame);
@@ -505,14 +509,14 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
 
 // Version 2: "frames", the call tree "nodes", "site_fields" and "sites" as arrays (trace_file.h).
 absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_t module_count,
-                                   std::vector<std::vector<std::pair<int64_t, uint64_t>>>* raw_stacks,
+                                   std::vector<RawStack>* raw_stacks,
                                    std::vector<std::pair<Site, size_t>>* raw_sites) {
   absl::StatusOr<const Json*> frames_json = reader.Array(json, "frames", "", true);
   if (!frames_json.ok()) return frames_json.status();
-  std::vector<std::pair<int64_t, uint64_t>> frames;
+  RawStack frames;  // the frames table
   frames.reserve((*frames_json)->size());
   for (size_t i = 0; i < (*frames_json)->size(); ++i) {
-    absl::StatusOr<std::pair<int64_t, uint64_t>> frame =
+    absl::StatusOr<RawFrame> frame =
         ParseRawFrame(reader, (**frames_json)[i], Reader::Index("frames", i), module_count);
     if (!frame.ok()) return frame.status();
     frames.push_back(*frame);
@@ -602,7 +606,7 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
       if (!size.ok()) return size.status();
       site.sizes.push_back(*size);
     }
-    std::vector<std::pair<int64_t, uint64_t>> raw;
+    RawStack raw;
     for (int64_t at = *node; at >= 0; at = parents[static_cast<size_t>(at)]) {
       raw.push_back(frames[node_frames[static_cast<size_t>(at)]]);
     }
@@ -702,7 +706,6 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
 
   // Frames are checked now and named when a site that needs them is kept: a site with nothing to show
   // (live_sites_only) costs no symbolization.
-  using RawStack = std::vector<std::pair<int64_t, uint64_t>>;
   std::vector<RawStack> raw_stacks;
   std::vector<std::pair<Site, size_t>> raw_sites;  // figures and sizes, index in raw_stacks
   absl::Status parsed = version_number == 1
