@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -162,12 +163,18 @@ absl::Status MonitorCommand(const MonitorOptions& options) {
       csv_rows += CsvRow(now, row, alert_changed || (!known && row.alert_level != kAlertNormal));
       next[row.path] = Seen{row.alert_level, row.state, row.pid, row.command};
     }
-    // A segment that vanished (removed at a normal exit without MEMTIDE_KEEP_SEGMENT) ended too.
+    // A segment that vanished (removed at a normal exit without MEMTIDE_KEEP_SEGMENT) ended too. One that is
+    // still there but could not be read this time (caught mid-publish, as when its process is OOM-killed while
+    // publishing) is judged at the next interval, not reported as exited.
     for (const auto& [path, before] : seen) {
-      if (next.count(path) == 0 && before.state == "running") {
-        out +=
-            fmt::format("{} ENDED pid {} exited and removed its segment  {}\n", time_text, before.pid, before.command);
+      if (next.count(path) != 0 || before.state != "running") continue;
+      const bool unreadable = std::any_of(scan.problems.begin(), scan.problems.end(),
+                                          [&](const std::string& problem) { return problem.rfind(path + ": ", 0) == 0; });
+      if (unreadable) {
+        next[path] = before;
+        continue;
       }
+      out += fmt::format("{} ENDED pid {} exited and removed its segment  {}\n", time_text, before.pid, before.command);
     }
     for (const std::string& problem : scan.problems) {
       if (problems_reported.insert(problem).second) out += fmt::format("{} skipped {}\n", time_text, problem);
