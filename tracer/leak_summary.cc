@@ -24,7 +24,9 @@ absl::StatusOr<std::string> LeakSummaryText(const nlohmann::json& raw_trace, con
       suppressions = std::move(*loaded);
     }
     Symbolizer symbolizer;
-    absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbolizer, true);
+    RawTraceOptions live_only;
+    live_only.live_sites_only = true;
+    absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbolizer, live_only);
     if (!report.ok()) return report.status();
     if (report->trace.kind != TraceKind::kExit) {
       return absl::InvalidArgumentError("the trace was not taken at exit; no leak check");

@@ -376,14 +376,24 @@ std::string SafeText(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// One frame's part of StackKey. Its characters are all above '\x1e' (SafeText leaves no control character), so
+// comparing stacks frame key by frame key orders them as comparing their StackKeys does.
+void AppendFrameKey(const Frame& frame, std::string* key) {
+  if (frame.function.compare(0, 2, kUnknownFunction) == 0) {
+    *key += FrameModuleOffset(frame);
+  } else {
+    absl::StrAppend(key, frame.function, "\x1f", frame.file, ":", frame.line, "\x1f", frame.module);
+  }
+}
+
+}  // namespace
+
 std::string StackKey(const Stack& stack) {
   std::string key;
   for (const Frame& frame : stack) {
-    if (frame.function.compare(0, 2, kUnknownFunction) == 0) {
-      key += FrameModuleOffset(frame);
-    } else {
-      absl::StrAppend(&key, frame.function, "\x1f", frame.file, ":", frame.line, "\x1f", frame.module);
-    }
+    AppendFrameKey(frame, &key);
     key += '\x1e';
   }
   return key;
@@ -666,7 +676,7 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
 }
 
 absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std::string& origin, Symbolizer* symbolizer,
-                                          bool live_sites_only) {
+                                          const RawTraceOptions& options) {
   Reader reader(origin);
   TraceReport report;
   report.path = origin;
@@ -713,60 +723,126 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
                             : ParseStacksAndSitesV2(reader, json, modules.size(), &raw_stacks, &raw_sites);
   if (!parsed.ok()) return parsed;
 
-  auto symbolized = [&](const RawStack& raw_stack) {
-    Stack stack;
-    stack.reserve(raw_stack.size());
-    for (const auto& [module, offset] : raw_stack) {
-      if (module < 0) {
-        stack.push_back(Symbolizer::Unknown(offset));
-        continue;
-      }
-      const RawModule& raw = modules[static_cast<size_t>(module)];
-      if (symbolizer == nullptr) {
-        Frame frame = Symbolizer::Unknown(offset);
-        frame.module_path = raw.path;
-        frame.module = raw.path.substr(raw.path.rfind('/') == std::string::npos ? 0 : raw.path.rfind('/') + 1);
-        stack.push_back(std::move(frame));
-        continue;
-      }
-      const std::vector<Frame>& named = symbolizer->Symbolize(raw.path, raw.build_id, offset);
-      stack.insert(stack.end(), named.begin(), named.end());
+  // Each distinct raw frame is named once: its frames (the inlined ones first), made safe to print, and the ids
+  // of their StackKey parts. Stacks are grouped on those ids, and copied out as frames only where a list keeps
+  // them (options): a big trace names a few hundred thousand stacks of one frame table.
+  struct NamedFrame {
+    std::vector<Frame> frames;
+    std::vector<uint32_t> key_ids;
+  };
+  struct RawFrameHash {
+    size_t operator()(const RawFrame& frame) const {
+      return std::hash<uint64_t>()(frame.second * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(frame.first));
     }
-    for (Frame& frame : stack) {
+  };
+  std::unordered_map<RawFrame, uint32_t, RawFrameHash> named_index;
+  std::vector<NamedFrame> named;
+  std::unordered_map<std::string, uint32_t> key_index;
+  std::vector<std::string> key_texts;
+  auto name = [&](const RawFrame& raw) -> uint32_t {
+    auto [found, fresh] = named_index.try_emplace(raw, static_cast<uint32_t>(named.size()));
+    if (!fresh) return found->second;
+    NamedFrame result;
+    const auto& [module, offset] = raw;
+    if (module < 0) {
+      result.frames.push_back(Symbolizer::Unknown(offset));
+    } else if (const RawModule& file = modules[static_cast<size_t>(module)]; symbolizer == nullptr) {
+      Frame frame = Symbolizer::Unknown(offset);
+      frame.module_path = file.path;
+      frame.module = file.path.substr(file.path.rfind('/') == std::string::npos ? 0 : file.path.rfind('/') + 1);
+      result.frames.push_back(std::move(frame));
+    } else {
+      result.frames = symbolizer->Symbolize(file.path, file.build_id, offset);
+    }
+    for (Frame& frame : result.frames) {
       frame.function = SafeText(frame.function);
       frame.file = SafeText(frame.file);
       frame.module = SafeText(frame.module);
+      std::string key;
+      AppendFrameKey(frame, &key);
+      auto [id, new_key] = key_index.try_emplace(key, static_cast<uint32_t>(key_texts.size()));
+      if (new_key) key_texts.push_back(std::move(key));
+      result.key_ids.push_back(id->second);
+    }
+    named.push_back(std::move(result));
+    return found->second;
+  };
+  auto stack_of = [&](const RawStack& raw) {
+    Stack stack;
+    stack.reserve(raw.size());
+    for (const RawFrame& frame : raw) {
+      const NamedFrame& frames = named[name(frame)];
+      stack.insert(stack.end(), frames.frames.begin(), frames.frames.end());
     }
     return stack;
   };
-  // A stack used by one site (always, in version 2) is moved into it rather than copied: a trace of 600,000
-  // stacks of 50 frames is 30 million frames.
-  std::vector<uint32_t> uses(raw_stacks.size());
-  for (const auto& [site, stack_index] : raw_sites) {
-    if (!live_sites_only || site.live_bytes != 0 || site.live_blocks != 0) ++uses[stack_index];
-  }
-  std::vector<std::optional<Stack>> shared(raw_stacks.size());
+
   report.has_sites = true;
   report.sites.reserve(raw_sites.size());
+  std::vector<const RawStack*> site_raw;  // beside report.sites
+  site_raw.reserve(raw_sites.size());
   for (auto& [site, stack_index] : raw_sites) {
-    if (live_sites_only && site.live_bytes == 0 && site.live_blocks == 0) continue;
-    if (uses[stack_index] == 1) {
-      site.stack = symbolized(raw_stacks[stack_index]);
-    } else {
-      if (!shared[stack_index].has_value()) shared[stack_index] = symbolized(raw_stacks[stack_index]);
-      site.stack = *shared[stack_index];
-    }
-    RawStack().swap(raw_stacks[stack_index]);  // no longer needed once named
+    const bool live = site.live_bytes != 0 || site.live_blocks != 0;
+    if (options.live_sites_only && !live) continue;
+    if (options.all_site_stacks || live) site.stack = stack_of(raw_stacks[stack_index]);
+    site_raw.push_back(&raw_stacks[stack_index]);
     report.sites.push_back(std::move(site));
   }
 
-  std::vector<const Site*> all;
-  all.reserve(report.sites.size());
-  for (const Site& site : report.sites) all.push_back(&site);
-  if (report.trace.kind == TraceKind::kSnapshot) {
-    report.live_sites = GroupSites(all, &Site::live_bytes, &Site::live_blocks);
-  }
-  report.peak_sites = GroupSites(all, &Site::peak_bytes, &Site::peak_blocks);
+  // GroupSites on key ids: same groups, sizes and order, without a StackKey string per site.
+  auto group = [&](int64_t Site::*bytes, int64_t Site::*count) {
+    struct Group {
+      size_t site;  // the first site of the group: its stack names the entry
+      int64_t bytes;
+      int64_t count;
+      std::vector<int64_t> sizes;
+      std::vector<uint32_t> keys;
+    };
+    std::vector<Group> groups;
+    std::unordered_map<std::string, size_t> group_of;  // key ids as bytes -> index in groups
+    for (size_t i = 0; i < report.sites.size(); ++i) {
+      const Site& site = report.sites[i];
+      if (site.*bytes == 0 && site.*count == 0) continue;
+      std::vector<uint32_t> keys;
+      for (const RawFrame& frame : *site_raw[i]) {
+        const std::vector<uint32_t>& ids = named[name(frame)].key_ids;
+        keys.insert(keys.end(), ids.begin(), ids.end());
+      }
+      auto [found, fresh] = group_of.try_emplace(
+          std::string(reinterpret_cast<const char*>(keys.data()), keys.size() * sizeof(uint32_t)), groups.size());
+      if (fresh) {
+        groups.push_back(Group{i, site.*bytes, site.*count, site.sizes, std::move(keys)});
+        continue;
+      }
+      Group& into = groups[found->second];
+      into.bytes += site.*bytes;
+      into.count += site.*count;
+      AddSizes(site.sizes, &into.sizes);
+    }
+    // Ties in bytes and blocks go in StackKey order: key texts ranked once, stacks compared rank by rank.
+    std::vector<uint32_t> by_text(key_texts.size());
+    for (uint32_t i = 0; i < by_text.size(); ++i) by_text[i] = i;
+    std::sort(by_text.begin(), by_text.end(), [&](uint32_t a, uint32_t b) { return key_texts[a] < key_texts[b]; });
+    std::vector<uint32_t> rank(key_texts.size());
+    for (uint32_t i = 0; i < by_text.size(); ++i) rank[by_text[i]] = i;
+    std::sort(groups.begin(), groups.end(), [&](const Group& x, const Group& y) {
+      if (x.bytes != y.bytes) return x.bytes > y.bytes;
+      if (x.count != y.count) return x.count > y.count;
+      return std::lexicographical_compare(x.keys.begin(), x.keys.end(), y.keys.begin(), y.keys.end(),
+                                          [&](uint32_t a, uint32_t b) { return rank[a] < rank[b]; });
+    });
+    std::vector<StackTotal> totals;
+    totals.reserve(groups.size());
+    for (Group& entry : groups) {
+      StackTotal total{Stack(), entry.bytes, entry.count, std::move(entry.sizes)};
+      if (totals.size() < options.named_entries) total.stack = stack_of(*site_raw[entry.site]);
+      FinishSizes(&total);
+      totals.push_back(std::move(total));
+    }
+    return totals;
+  };
+  if (report.trace.kind == TraceKind::kSnapshot) report.live_sites = group(&Site::live_bytes, &Site::live_blocks);
+  report.peak_sites = group(&Site::peak_bytes, &Site::peak_blocks);
   return report;
 }
 
@@ -828,12 +904,12 @@ absl::StatusOr<TraceReport> ParseRunReport(const nlohmann::json& json, const std
 }
 
 absl::StatusOr<TraceReport> ParseTraceOrReport(const nlohmann::json& json, const std::string& origin,
-                                               Symbolizer* symbolizer) {
+                                               Symbolizer* symbolizer, const RawTraceOptions& options) {
   Reader reader(origin);
   if (!json.is_object()) {
     return reader.Error("", absl::StrCat("is ", Reader::Describe(json), ", not a memtide trace or report"));
   }
-  if (json.contains(kTraceFileVersionKey)) return ParseRawTrace(json, origin, symbolizer, false);
+  if (json.contains(kTraceFileVersionKey)) return ParseRawTrace(json, origin, symbolizer, options);
   if (json.contains(kRunReportVersionKey)) return ParseRunReport(json, origin);
   return reader.Error(
       "",

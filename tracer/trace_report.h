@@ -105,12 +105,24 @@ struct TraceReport {
 // (with the parser's position).
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
 
+// How much of a raw trace to keep named. A full trace of a Python program holds hundreds of thousands of
+// stacks of some 50 frames; naming every one of them as its own list of frames took 13 GB.
+struct RawTraceOptions {
+  // Keep only the sites with live blocks: the leak check at exit needs no more.
+  bool live_sites_only = false;
+  // Name the stack of every kept site in `sites`; false: only of the sites with live blocks (all that
+  // ClassifyLeaks and the live views read), the others keep their figures and an empty stack.
+  bool all_site_stacks = true;
+  // In the grouped lists (live_sites, peak_sites), name the stacks of the first this many entries (by bytes);
+  // the entries after keep their figures and an empty stack.
+  size_t named_entries = SIZE_MAX;
+};
+
 // Validates a raw trace (memtide_trace_version 1 or 2) and symbolizes the stacks of its sites with `symbolizer`.
 // Grouped lists (live_sites, peak_sites) are filled; leaks are left to ClassifyLeaks. `origin` names the file
-// in errors. A null `symbolizer` only validates: frames stay unnamed (module+offset). `live_sites_only` keeps (and
-// symbolizes) only the sites with live blocks: the leak check at exit needs no more.
+// in errors. A null `symbolizer` only validates: frames stay unnamed (module+offset).
 absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std::string& origin, Symbolizer* symbolizer,
-                                          bool live_sites_only = false);
+                                          const RawTraceOptions& options = {});
 
 // Reads a `memtide run` report (version 1 or 2): the counters stay in run_report, a version-2 report's
 // trace, leaks, runtime leaks, suppressed totals and peak sites (and a snapshot's sites) are parsed back.
@@ -119,7 +131,7 @@ absl::StatusOr<TraceReport> ParseRunReport(const nlohmann::json& json, const std
 // Either of the two, chosen by the version key; any other document or version is refused with one line
 // naming the file, the version found and the ones supported.
 absl::StatusOr<TraceReport> ParseTraceOrReport(const nlohmann::json& json, const std::string& origin,
-                                               Symbolizer* symbolizer);
+                                               Symbolizer* symbolizer, const RawTraceOptions& options = {});
 
 // Sums sites into one entry per symbolized stack (frames equal by function, file, line, module, and by
 // address where the function is unknown), dropping zero entries; sorted by bytes, then count, descending.

@@ -125,11 +125,11 @@ absl::StatusOr<int> CheckCommand(const CheckOptions& options) {
   }
   absl::StatusOr<LeakSuppressions> suppressions = LoadSuppressions(options.suppressions);
   if (!suppressions.ok()) return suppressions.status();
-  absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions);
+  absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions, ListsOnly(0));
   if (!report.ok()) return report.status();
   std::optional<TraceReport> baseline;
   if (!options.budgets.baseline.empty()) {
-    absl::StatusOr<TraceReport> loaded = OpenTraceOrReport(options.budgets.baseline, *suppressions);
+    absl::StatusOr<TraceReport> loaded = OpenTraceOrReport(options.budgets.baseline, *suppressions, ListsOnly(0));
     if (!loaded.ok()) return loaded.status();
     baseline = std::move(*loaded);
   }

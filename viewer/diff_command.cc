@@ -23,9 +23,9 @@ CLI::App* AddDiffCommand(CLI::App* app, DiffOptions* options) {
 absl::Status DiffCommand(const DiffOptions& options) {
   absl::StatusOr<LeakSuppressions> suppressions = LoadSuppressions(options.suppressions);
   if (!suppressions.ok()) return suppressions.status();
-  absl::StatusOr<TraceReport> a = OpenTraceOrReport(options.a, *suppressions);
+  absl::StatusOr<TraceReport> a = OpenTraceOrReport(options.a, *suppressions, ListsOnly(0));
   if (!a.ok()) return a.status();
-  absl::StatusOr<TraceReport> b = OpenTraceOrReport(options.b, *suppressions);
+  absl::StatusOr<TraceReport> b = OpenTraceOrReport(options.b, *suppressions, ListsOnly(0));
   if (!b.ok()) return b.status();
   absl::StatusOr<TraceDiff> diff = CompareTraces(*a, *b, options.peak ? DiffMetric::kPeak : DiffMetric::kLive);
   if (!diff.ok()) return diff.status();

@@ -35,11 +35,19 @@ absl::StatusOr<LeakSuppressions> LoadSuppressions(const std::string& path) {
   return LeakSuppressions::Load(path);
 }
 
-absl::StatusOr<TraceReport> OpenTraceOrReport(const std::string& path, const LeakSuppressions& suppressions) {
+RawTraceOptions ListsOnly(int top) {
+  RawTraceOptions options;
+  options.all_site_stacks = false;
+  if (top > 0) options.named_entries = static_cast<size_t>(top);
+  return options;
+}
+
+absl::StatusOr<TraceReport> OpenTraceOrReport(const std::string& path, const LeakSuppressions& suppressions,
+                                              const RawTraceOptions& raw) {
   absl::StatusOr<nlohmann::json> json = ReadJsonFile(path);
   if (!json.ok()) return json.status();
   Symbolizer symbolizer;
-  absl::StatusOr<TraceReport> report = ParseTraceOrReport(*json, path, &symbolizer);
+  absl::StatusOr<TraceReport> report = ParseTraceOrReport(*json, path, &symbolizer, raw);
   if (!report.ok()) return report.status();
   ClassifyLeaks(suppressions, &*report);
   return report;
@@ -84,7 +92,11 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 absl::Status ReportCommand(const ReportOptions& options) {
   absl::StatusOr<LeakSuppressions> suppressions = LoadSuppressions(options.suppressions);
   if (!suppressions.ok()) return suppressions.status();
-  absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions);
+  // Text shows the first --top entries of each list; JSON all of them; collapsed by live or allocated bytes
+  // (live is a snapshot's default weight) reads every site's own stack.
+  RawTraceOptions raw = ListsOnly(options.format == "text" ? options.top : 0);
+  raw.all_site_stacks = options.format == "collapsed" && options.weight != "leaked" && options.weight != "peak";
+  absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions, raw);
   if (!report.ok()) return report.status();
   if (!report->has_trace) {
     std::string why = "the run was not traced (memtide run --leaks or --trace)";

@@ -29,7 +29,11 @@ absl::Status ReportCommand(const ReportOptions& options);
 
 // Reads, validates and symbolizes a trace file or a report, and classifies an exit trace's leaks with
 // `suppressions` (a report's stored leaks are filtered by them).
-absl::StatusOr<TraceReport> OpenTraceOrReport(const std::string& path, const LeakSuppressions& suppressions);
+// `raw` says how much of a raw trace to name (the CLI's commands name what they show, see RawTraceOptions).
+absl::StatusOr<TraceReport> OpenTraceOrReport(const std::string& path, const LeakSuppressions& suppressions,
+                                              const RawTraceOptions& raw);
+// What a command that shows the grouped lists, at most `top` entries each (0: all), needs of a raw trace.
+RawTraceOptions ListsOnly(int top);
 // An empty path: no suppressions.
 absl::StatusOr<LeakSuppressions> LoadSuppressions(const std::string& path);
 

@@ -97,7 +97,7 @@ std::string SignalName(int signal_number) {
 }
 
 TraceOutcome ReadRunTrace(const std::string& folder, pid_t child, int exit_code, int signal_number,
-                          const LeakSuppressions& suppressions) {
+                          const LeakSuppressions& suppressions, int top) {
   TraceOutcome outcome;
   std::string path = fmt::format("{}/trace.{}.json", folder, child);
   if (access(path.c_str(), F_OK) != 0) {
@@ -118,7 +118,9 @@ TraceOutcome ReadRunTrace(const std::string& folder, pid_t child, int exit_code,
   absl::StatusOr<TraceReport> report = absl::UnknownError("");
   if (json.ok()) {
     Symbolizer symbolizer;
-    report = ParseRawTrace(*json, "the program's trace", &symbolizer);
+    // The report keeps kRunReportMaxStacks entries per list and the text shows `top` of them.
+    report = ParseRawTrace(*json, "the program's trace", &symbolizer,
+                           ListsOnly(top <= 0 ? 0 : std::max(top, kRunReportMaxStacks)));
   } else {
     report = json.status();
   }
@@ -256,7 +258,7 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
   }
   std::optional<TraceReport> baseline;
   if (!options.baseline_path.empty()) {
-    absl::StatusOr<TraceReport> loaded = OpenTraceOrReport(options.baseline_path, *suppressions);
+    absl::StatusOr<TraceReport> loaded = OpenTraceOrReport(options.baseline_path, *suppressions, ListsOnly(0));
     if (!loaded.ok()) return loaded.status();
     baseline = std::move(*loaded);
   }
@@ -306,7 +308,7 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
 
   TraceOutcome trace;
   if (tracing) {
-    trace = ReadRunTrace(trace_folder.path(), child, exit_code, signal_number, *suppressions);
+    trace = ReadRunTrace(trace_folder.path(), child, exit_code, signal_number, *suppressions, options.top);
     trace_folder.Remove();
   }
 

@@ -119,7 +119,7 @@ absl::Status SnapshotCommand(const SnapshotOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(who, " wrote a snapshot that is not JSON: ", error.what()));
   }
   // Validate without naming anything (module+offset frames only): cheap, and -o keeps the raw file anyway.
-  absl::StatusOr<TraceReport> checked = ParseRawTrace(json, who + "'s snapshot", nullptr);
+  absl::StatusOr<TraceReport> checked = ParseRawTrace(json, who + "'s snapshot", nullptr, ListsOnly(0));
   if (!checked.ok()) return checked.status();
   if (checked->trace.kind != TraceKind::kSnapshot) {
     return absl::InvalidArgumentError(absl::StrCat(who, " answered with a trace of kind exit, not a snapshot"));
@@ -137,7 +137,7 @@ absl::Status SnapshotCommand(const SnapshotOptions& options) {
     return absl::OkStatus();
   }
   Symbolizer symbolizer;
-  absl::StatusOr<TraceReport> report = ParseRawTrace(json, who + "'s snapshot", &symbolizer);
+  absl::StatusOr<TraceReport> report = ParseRawTrace(json, who + "'s snapshot", &symbolizer, ListsOnly(0));
   if (!report.ok()) return report.status();
   TextOptions text_options;
   text_options.top = options.top;

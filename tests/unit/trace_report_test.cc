@@ -107,7 +107,9 @@ TEST_CASE("validation without symbolization, and live sites only") {
   REQUIRE(checked.ok());
   CHECK(checked->sites[0].stack[0].module == "prog");
   Symbolizer symbolizer;
-  absl::StatusOr<TraceReport> live = ParseRawTrace(json, "t.json", &symbolizer, true);
+  RawTraceOptions live_only;
+  live_only.live_sites_only = true;
+  absl::StatusOr<TraceReport> live = ParseRawTrace(json, "t.json", &symbolizer, live_only);
   REQUIRE(live.ok());
   CHECK(live->sites.size() == 4);  // the site with nothing live is dropped
 }
