@@ -114,6 +114,41 @@ TEST_CASE("validation without symbolization, and live sites only") {
   CHECK(live->sites.size() == 4);  // the site with nothing live is dropped
 }
 
+TEST_CASE("RawTraceOptions: only live sites' stacks, and only the first entries of each list named") {
+  Symbolizer symbolizer;
+  absl::StatusOr<TraceReport> whole = ParseRawTrace(ValidTrace(), "t.json", &symbolizer);
+  RawTraceOptions lean;
+  lean.all_site_stacks = false;
+  lean.named_entries = 1;
+  absl::StatusOr<TraceReport> named = ParseRawTrace(ValidTrace(), "t.json", &symbolizer, lean);
+  REQUIRE(whole.ok());
+  REQUIRE(named.ok());
+  REQUIRE(named->sites.size() == whole->sites.size());
+  for (size_t i = 0; i < named->sites.size(); ++i) {
+    const Site& site = named->sites[i];
+    const bool live = site.live_bytes != 0 || site.live_blocks != 0;
+    CHECK(site.stack.size() == (live ? whole->sites[i].stack.size() : 0));
+    CHECK(site.peak_bytes == whole->sites[i].peak_bytes);
+  }
+  REQUIRE(named->peak_sites.size() == whole->peak_sites.size());
+  CHECK(StackKey(named->peak_sites[0].stack) == StackKey(whole->peak_sites[0].stack));
+  for (size_t i = 1; i < named->peak_sites.size(); ++i) {
+    CHECK(named->peak_sites[i].stack.empty());
+    CHECK(named->peak_sites[i].bytes == whole->peak_sites[i].bytes);
+    CHECK(named->peak_sites[i].count == whole->peak_sites[i].count);
+    CHECK(named->peak_sites[i].sizes == whole->peak_sites[i].sizes);
+  }
+  // The leak check reads the live sites alone: the same leaks either way.
+  ClassifyLeaks(LeakSuppressions(), &*whole);
+  ClassifyLeaks(LeakSuppressions(), &*named);
+  REQUIRE(named->leaks.size() == whole->leaks.size());
+  for (size_t i = 0; i < named->leaks.size(); ++i) {
+    CHECK(StackKey(named->leaks[i].stack) == StackKey(whole->leaks[i].stack));
+    CHECK(named->leaks[i].bytes == whole->leaks[i].bytes);
+  }
+  CHECK(named->runtime_leaks.size() == whole->runtime_leaks.size());
+}
+
 TEST_CASE("a snapshot groups its live sites") {
   Json json = ValidTrace();
   json["kind"] = "snapshot";
