@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fmt/format.h"
+#include "run_command.h"
 #include "symbolizer.h"
 
 namespace memtide {
@@ -67,7 +68,8 @@ nlohmann::json ReportJson(const TraceReport& report) {
                           "runtime_leaks_not_listed", "sites_not_listed", "peak_sites_not_listed"}) {
     json.erase(key);
   }
-  json.update(RenderJson(report, 0));
+  // As many entries per list as `memtide run` keeps in its report, with the rest summed in "*_not_listed".
+  json.update(RenderJson(report, kRunReportMaxStacks));
   return json;
 }
 
@@ -92,9 +94,11 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 absl::Status ReportCommand(const ReportOptions& options) {
   absl::StatusOr<LeakSuppressions> suppressions = LoadSuppressions(options.suppressions);
   if (!suppressions.ok()) return suppressions.status();
-  // Text shows the first --top entries of each list; JSON all of them; collapsed by live or allocated bytes
-  // (live is a snapshot's default weight) reads every site's own stack.
-  RawTraceOptions raw = ListsOnly(options.format == "text" ? options.top : 0);
+  // Text shows the first --top entries of each list, JSON the first kRunReportMaxStacks; collapsed by live or
+  // allocated bytes (live is a snapshot's default weight) reads every site's own stack.
+  RawTraceOptions raw = ListsOnly(options.format == "text" ? options.top
+                                  : options.format == "json" ? kRunReportMaxStacks
+                                                             : 0);
   raw.all_site_stacks = options.format == "collapsed" && options.weight != "leaked" && options.weight != "peak";
   absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions, raw);
   if (!report.ok()) return report.status();

@@ -38,7 +38,7 @@ RawTraceOptions ListsOnly(int top);
 absl::StatusOr<LeakSuppressions> LoadSuppressions(const std::string& path);
 
 // `memtide report --format json`: a version-2 report of the trace (so diff and check read it back), or the
-// run report with its lists replaced.
+// run report with its lists replaced; like a run's report, at most kRunReportMaxStacks entries per list.
 nlohmann::json ReportJson(const TraceReport& report);
 
 // Writes `contents` to `path` through a temporary file and a rename; errors name `what` (e.g. "--report").
