@@ -658,6 +658,10 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
   close(fd);
   text.resize(done);
   if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(name, ": empty file (not a trace or report)"));
+  return ParseJsonText(text, name);
+}
+
+absl::StatusOr<nlohmann::json> ParseJsonText(const std::string& text, const std::string& name) {
   if (TooDeep(text)) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": JSON nested deeper than ", kMaxJsonDepth, " levels"));
   }

@@ -104,6 +104,9 @@ struct TraceReport {
 // Reads a JSON file of at most kMaxTraceFileBytes. Errors name the file: missing, unreadable, not JSON
 // (with the parser's position).
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
+// The JSON document in `text`, refused in one line naming `name` when it is not JSON or nests deeper than the
+// parser's recursion can safely go (a file written by another process may be hostile).
+absl::StatusOr<nlohmann::json> ParseJsonText(const std::string& text, const std::string& name);
 
 // How much of a raw trace to keep named. A full trace of a Python program holds hundreds of thousands of
 // stacks of some 50 frames; naming every one of them as its own list of frames took 13 GB.

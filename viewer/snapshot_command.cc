@@ -112,12 +112,9 @@ absl::Status SnapshotCommand(const SnapshotOptions& options) {
   absl::StatusOr<std::string> text = ReadSnapshotFile(path);
   unlink(path.c_str());
   if (!text.ok()) return text.status();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(*text);
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat(who, " wrote a snapshot that is not JSON: ", error.what()));
-  }
+  absl::StatusOr<nlohmann::json> parsed = ParseJsonText(*text, who + "'s snapshot");
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& json = *parsed;
   // Validate without naming anything (module+offset frames only): cheap, and -o keeps the raw file anyway.
   absl::StatusOr<TraceReport> checked = ParseRawTrace(json, who + "'s snapshot", nullptr, ListsOnly(0));
   if (!checked.ok()) return checked.status();

@@ -374,6 +374,12 @@ TEST_CASE("files: missing, empty, not JSON, too deep, a folder") {
   CHECK(ReadJsonFile(deep.path).status().message() == deep.path + ": JSON nested deeper than 64 levels");
   TempFile good(ValidTrace().dump());
   CHECK(ReadJsonFile(good.path).ok());
+  // The same checks for text that came another way (a snapshot a traced process wrote).
+  CHECK(ParseJsonText(std::string(100000, '{'), "process 7's snapshot").status().message() ==
+        "process 7's snapshot: JSON nested deeper than 64 levels");
+  CHECK(std::string(ParseJsonText("[1,", "process 7's snapshot").status().message())
+            .rfind("process 7's snapshot: not JSON: parse error", 0) == 0);
+  CHECK(ParseJsonText(ValidTrace().dump(), "x").ok());
 }
 
 TEST_CASE("a report round-trips its lists, and a version-1 report has counters only") {
