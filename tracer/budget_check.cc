@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "byte_format.h"
 #include "fmt/format.h"
 #include "report_render.h"
 
@@ -63,7 +64,7 @@ std::vector<Gpu> Gpus(const TraceReport& report) {
 }
 
 // "12.0 MiB (12582912 bytes)", as `memtide run` has always said it.
-std::string Exact(int64_t bytes) { return fmt::format("{} ({} bytes)", IecBytes(bytes), bytes); }
+std::string Exact(int64_t bytes) { return fmt::format("{} ({} bytes)", HumanBytes(bytes), bytes); }
 
 std::string NoLeakCheckReason(const TraceReport& report) {
   std::string why = StringAt(report.run_report, "trace_error");
@@ -146,7 +147,7 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
   std::optional<int64_t> heap_peak = HeapPeak(report);
   if (budgets.max_peak_bytes) {
     BudgetCheck check =
-        Row("heap peak (--max-peak)", heap_peak ? IecBytes(*heap_peak) : "-", IecBytes(*budgets.max_peak_bytes));
+        Row("heap peak (--max-peak)", heap_peak ? HumanBytes(*heap_peak) : "-", HumanBytes(*budgets.max_peak_bytes));
     if (!heap_peak) {
       check.passed = false;
       check.violation = "--max-peak cannot be checked without memtide data";
@@ -158,7 +159,7 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
     result.checks.push_back(std::move(check));
   }
   if (budgets.max_gpu_peak_bytes) {
-    const std::string limit = IecBytes(*budgets.max_gpu_peak_bytes);
+    const std::string limit = HumanBytes(*budgets.max_gpu_peak_bytes);
     std::vector<Gpu> gpus = Gpus(report);
     if (!heap_peak) {
       BudgetCheck check = Row("GPU peak (--max-gpu-peak)", "-", limit);
@@ -167,10 +168,10 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
       result.checks.push_back(std::move(check));
     } else if (gpus.empty()) {
       // A program that never allocated GPU memory has a GPU peak of zero.
-      result.checks.push_back(Row("GPU peak (--max-gpu-peak)", IecBytes(0), limit));
+      result.checks.push_back(Row("GPU peak (--max-gpu-peak)", HumanBytes(0), limit));
     }
     for (const Gpu& gpu : heap_peak ? gpus : std::vector<Gpu>()) {
-      BudgetCheck check = Row(fmt::format("GPU {} peak (--max-gpu-peak)", gpu.index), IecBytes(gpu.peak_bytes), limit);
+      BudgetCheck check = Row(fmt::format("GPU {} peak (--max-gpu-peak)", gpu.index), HumanBytes(gpu.peak_bytes), limit);
       if (gpu.peak_bytes > *budgets.max_gpu_peak_bytes) {
         check.passed = false;
         check.violation = fmt::format("GPU {} device-memory peak {} exceeds --max-gpu-peak {}", gpu.index,
@@ -180,8 +181,8 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
     }
   }
   if (budgets.max_leak_bytes) {
-    BudgetCheck check = Row("leaked (--max-leak)", report.has_leaks ? IecBytes(report.leaked_bytes) : "-",
-                            IecBytes(*budgets.max_leak_bytes));
+    BudgetCheck check = Row("leaked (--max-leak)", report.has_leaks ? HumanBytes(report.leaked_bytes) : "-",
+                            HumanBytes(*budgets.max_leak_bytes));
     if (!report.has_leaks) {
       check.passed = false;
       check.violation = "--max-leak cannot be checked: " + NoLeakCheckReason(report);
@@ -199,8 +200,8 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
     bool compared = false;
     if (old_peak && heap_peak) {
       compared = true;
-      BudgetCheck check = Row("heap peak vs baseline (--max-increase)", IecBytes(*heap_peak),
-                              fmt::format("{} + {}", IecBytes(*old_peak), PercentLimit(percent)));
+      BudgetCheck check = Row("heap peak vs baseline (--max-increase)", HumanBytes(*heap_peak),
+                              fmt::format("{} + {}", HumanBytes(*old_peak), PercentLimit(percent)));
       if (Exceeds(*old_peak, *heap_peak, percent)) {
         check.passed = false;
         check.violation = fmt::format("heap peak {} exceeds the baseline's {} + {} = {} bytes ({}; {})",
@@ -211,8 +212,8 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
     }
     if (baseline->has_leaks && report.has_leaks) {
       compared = true;
-      BudgetCheck check = Row("leaked vs baseline (--max-increase)", IecBytes(report.leaked_bytes),
-                              fmt::format("{} + {}", IecBytes(baseline->leaked_bytes), PercentLimit(percent)));
+      BudgetCheck check = Row("leaked vs baseline (--max-increase)", HumanBytes(report.leaked_bytes),
+                              fmt::format("{} + {}", HumanBytes(baseline->leaked_bytes), PercentLimit(percent)));
       if (Exceeds(baseline->leaked_bytes, report.leaked_bytes, percent)) {
         check.passed = false;
         check.violation =
@@ -268,20 +269,20 @@ std::string SummaryMarkdown(const TraceReport& report, const TraceReport* baseli
   std::optional<int64_t> heap_peak = HeapPeak(report);
   std::vector<std::string> rows;
   if (heap_peak) {
-    rows.push_back(fmt::format("| heap | {} | {} |", IecBytes(*heap_peak),
-                               IecBytes(IntAt(run, "heap", "current_bytes").value_or(0))));
+    rows.push_back(fmt::format("| heap | {} | {} |", HumanBytes(*heap_peak),
+                               HumanBytes(IntAt(run, "heap", "current_bytes").value_or(0))));
   }
   for (const Gpu& gpu : Gpus(report)) {
     rows.push_back(
-        fmt::format("| GPU {} | {} | {} |", gpu.index, IecBytes(gpu.peak_bytes), IecBytes(gpu.current_bytes)));
+        fmt::format("| GPU {} | {} | {} |", gpu.index, HumanBytes(gpu.peak_bytes), HumanBytes(gpu.current_bytes)));
   }
   if (std::optional<int64_t> rss = IntAt(run, "rss", "peak_bytes")) {
     std::optional<int64_t> final_rss = IntAt(run, "rss", "final_bytes");
-    rows.push_back(fmt::format("| RSS | {} | {} |", IecBytes(*rss), final_rss ? IecBytes(*final_rss) : ""));
+    rows.push_back(fmt::format("| RSS | {} | {} |", HumanBytes(*rss), final_rss ? HumanBytes(*final_rss) : ""));
   }
   if (report.has_trace) {
     rows.push_back(fmt::format("| traced heap ({}) | {} | {} |", SafeText(report.trace.byte_unit),
-                               IecBytes(report.trace.peak_bytes), IecBytes(report.trace.live_bytes)));
+                               HumanBytes(report.trace.peak_bytes), HumanBytes(report.trace.live_bytes)));
   }
   if (!rows.empty()) text += "| memory | peak | at exit |\n|---|--:|--:|\n" + absl::StrJoin(rows, "\n") + "\n\n";
   if (!heap_peak && run.is_object()) {
@@ -304,14 +305,14 @@ std::string SummaryMarkdown(const TraceReport& report, const TraceReport* baseli
   }
 
   if (report.has_leaks) {
-    text += fmt::format("#### Leaks: {} in {} from {} stack{}\n\n", IecBytes(report.leaked_bytes),
+    text += fmt::format("#### Leaks: {} in {} from {} stack{}\n\n", HumanBytes(report.leaked_bytes),
                         Blocks(report.leaked_blocks), report.leaks.size(), report.leaks.size() == 1 ? "" : "s");
     if (!report.leaks.empty()) {
       text += "| bytes | blocks | allocated at |\n|--:|--:|---|\n";
       size_t shown = top_leaks <= 0 ? report.leaks.size() : std::min<size_t>(report.leaks.size(), top_leaks);
       for (size_t i = 0; i < shown; ++i) {
         const StackTotal& leak = report.leaks[i];
-        text += fmt::format("| {} | {} | {} |\n", Thousands(leak.bytes), Thousands(leak.count),
+        text += fmt::format("| {} | {} | {} |\n", GroupedCount(leak.bytes), GroupedCount(leak.count),
                             FrameMarkdown(TopProgramFrame(leak.stack)));
       }
       if (shown < report.leaks.size()) text += fmt::format("\n…and {} more stacks.\n", report.leaks.size() - shown);
@@ -320,8 +321,8 @@ std::string SummaryMarkdown(const TraceReport& report, const TraceReport* baseli
     int64_t runtime_bytes = 0;
     for (const StackTotal& leak : report.runtime_leaks) runtime_bytes += leak.bytes;
     if (runtime_bytes > 0 || report.suppressed_bytes > 0) {
-      text += fmt::format("Not counted: {} of the C runtime, {} suppressed.\n\n", IecBytes(runtime_bytes),
-                          IecBytes(report.suppressed_bytes));
+      text += fmt::format("Not counted: {} of the C runtime, {} suppressed.\n\n", HumanBytes(runtime_bytes),
+                          HumanBytes(report.suppressed_bytes));
     }
   } else if (budgets.max_leak_bytes) {
     text += fmt::format("#### Leaks\n\nNo leak check: {}.\n\n", NoLeakCheckReason(report));
@@ -333,7 +334,7 @@ std::string SummaryMarkdown(const TraceReport& report, const TraceReport* baseli
                         PercentText(percent));
     text += "| | baseline | this run | change |\n|---|--:|--:|--:|\n";
     std::optional<int64_t> old_peak = HeapPeak(*baseline);
-    auto cell = [](const std::optional<int64_t>& value) { return value ? IecBytes(*value) : std::string("-"); };
+    auto cell = [](const std::optional<int64_t>& value) { return value ? HumanBytes(*value) : std::string("-"); };
     text += fmt::format("| heap peak | {} | {} | {} |\n", cell(old_peak), cell(heap_peak),
                         old_peak && heap_peak ? Growth(*old_peak, *heap_peak) : "-");
     std::optional<int64_t> old_leaked, new_leaked;

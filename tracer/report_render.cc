@@ -7,16 +7,17 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "byte_format.h"
 #include "fmt/format.h"
 #include "leak_suppressions.h"
 
 namespace memtide {
 namespace {
 
-std::string BytesText(int64_t bytes) { return bytes == 1 ? "1 byte" : Thousands(bytes) + " bytes"; }
+std::string BytesText(int64_t bytes) { return bytes == 1 ? "1 byte" : GroupedCount(bytes) + " bytes"; }
 
 std::string StacksText(size_t count) {
-  return count == 1 ? "1 stack" : Thousands(static_cast<int64_t>(count)) + " stacks";
+  return count == 1 ? "1 stack" : GroupedCount(static_cast<int64_t>(count)) + " stacks";
 }
 
 std::string SizesText(const std::vector<int64_t>& sizes) {
@@ -44,7 +45,7 @@ std::string MoreText(const std::vector<StackTotal>& list, size_t shown) {
     count += list[i].count;
   }
   size_t more = list.size() - shown;
-  return fmt::format("...and {} more stack{}: {} in {}\n\n", Thousands(static_cast<int64_t>(more)),
+  return fmt::format("...and {} more stack{}: {} in {}\n\n", GroupedCount(static_cast<int64_t>(more)),
                      more == 1 ? "" : "s", BytesText(bytes), Blocks(count));
 }
 
@@ -72,7 +73,7 @@ int64_t Pid(const TraceReport& report) {
 std::string ModeText(const TraceInfo& trace) {
   if (trace.mode == "sample") {
     return fmt::format("sampled trace (one sample per {} on average: every figure is an estimate)",
-                       IecBytes(trace.sample_mean_bytes));
+                       HumanBytes(trace.sample_mean_bytes));
   }
   return "full trace";
 }
@@ -92,8 +93,8 @@ std::string HeaderText(const TraceReport& report) {
     text += "warning: the trace is incomplete: some blocks could not be traced (the tracer ran out of room)\n";
   }
   text += fmt::format("Traced: {} allocations, {} frees, {} allocated; peak {}; {} in {} {} (bytes {})\n",
-                      Thousands(trace.allocations), Thousands(trace.frees), IecBytes(trace.allocated_bytes),
-                      IecBytes(trace.peak_bytes), BytesText(trace.live_bytes), Blocks(trace.live_blocks),
+                      GroupedCount(trace.allocations), GroupedCount(trace.frees), HumanBytes(trace.allocated_bytes),
+                      HumanBytes(trace.peak_bytes), BytesText(trace.live_bytes), Blocks(trace.live_blocks),
                       trace.kind == TraceKind::kSnapshot ? "live" : "live at exit", SafeText(trace.byte_unit));
   return text;
 }
@@ -149,30 +150,7 @@ std::string FoldedFrame(const Frame& frame) {
 
 }  // namespace
 
-std::string Thousands(int64_t value) {
-  std::string digits = std::to_string(value < 0 ? -(value + 1) + 1ULL : static_cast<uint64_t>(value));
-  std::string grouped;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
-    grouped += digits[i];
-  }
-  return value < 0 ? "-" + grouped : grouped;
-}
-
-std::string IecBytes(int64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = bytes < 0 ? -static_cast<double>(bytes) : static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  const char* sign = bytes < 0 ? "-" : "";
-  if (unit == 0) return fmt::format("{}{} B", sign, static_cast<int64_t>(value));
-  return fmt::format("{}{:.1f} {}", sign, value, kUnits[unit]);
-}
-
-std::string Blocks(int64_t count) { return count == 1 ? "1 block" : Thousands(count) + " blocks"; }
+std::string Blocks(int64_t count) { return count == 1 ? "1 block" : GroupedCount(count) + " blocks"; }
 
 std::string FrameText(const Frame& frame, size_t index) {
   std::string text = fmt::format("#{} {}", index, frame.function);
@@ -232,7 +210,7 @@ std::string RenderLeakText(const TraceReport& report, int top) {
 }
 
 std::string RenderPeakText(const TraceReport& report, int top) {
-  std::string text = fmt::format("At the peak ({} traced):\n", IecBytes(report.trace.peak_bytes));
+  std::string text = fmt::format("At the peak ({} traced):\n", HumanBytes(report.trace.peak_bytes));
   if (report.peak_sites.empty()) return text + "No stack held memory at the peak.\n";
   size_t shown = Shown(report.peak_sites.size(), top);
   for (size_t i = 0; i < shown; ++i) {

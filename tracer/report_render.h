@@ -18,10 +18,6 @@ namespace memtide {
 
 inline constexpr int kDefaultTopStacks = 10;
 
-// 1,234,567 (the tracer module cannot link the viewer's byte_format).
-std::string Thousands(int64_t value);
-// 12.0 MiB, 512 B (the same form as the viewer's HumanBytes).
-std::string IecBytes(int64_t bytes);
 // "1 block" / "10 blocks"
 std::string Blocks(int64_t count);
 

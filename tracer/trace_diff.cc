@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "byte_format.h"
 #include "fmt/format.h"
 #include "report_render.h"
 
@@ -22,14 +23,14 @@ absl::StatusOr<const std::vector<StackTotal>*> Figures(const TraceReport& report
   return &report.leaks;
 }
 
-std::string Signed(int64_t value) { return value > 0 ? "+" + Thousands(value) : Thousands(value); }
+std::string Signed(int64_t value) { return value > 0 ? "+" + GroupedCount(value) : GroupedCount(value); }
 
 std::string SignedBytes(int64_t value) { return Signed(value) + (value == 1 || value == -1 ? " byte" : " bytes"); }
 
 std::string SignedBlocks(int64_t value) { return Signed(value) + (value == 1 || value == -1 ? " block" : " blocks"); }
 
 std::string Amount(int64_t bytes, int64_t count) {
-  return fmt::format("{} {} in {}", Thousands(bytes), bytes == 1 ? "byte" : "bytes", Blocks(count));
+  return fmt::format("{} {} in {}", GroupedCount(bytes), bytes == 1 ? "byte" : "bytes", Blocks(count));
 }
 
 const char* MetricName(DiffMetric metric, TraceKind kind) {

@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "byte_format.h"
 #include "leak_summary.h"
 #include "live_allocations.h"
 #include "report_render.h"
@@ -78,8 +79,8 @@ void EmitLeakSummary(const nlohmann::json& trace, const std::string& trace_path,
   const int64_t live_bytes = totals.at("live_bytes").get<int64_t>();
   const size_t stacks = trace.at("sites").size();  // the caller keeps the live sites alone
   const bool sampled = trace.at("mode") == "sample";
-  std::string line = std::string(sampled ? "about " : "") + Thousands(live_bytes) + " bytes in " +
-                     Thousands(live_blocks) + (live_blocks == 1 ? " block" : " blocks") +
+  std::string line = std::string(sampled ? "about " : "") + GroupedCount(live_bytes) + " bytes in " +
+                     GroupedCount(live_blocks) + (live_blocks == 1 ? " block" : " blocks") +
                      " not freed at exit, from " + std::to_string(stacks) + (stacks == 1 ? " stack" : " stacks") +
                      (sampled ? " (sampled estimate)" : "") +
                      (trace_path.empty() ? std::string("; no trace file") : "; trace in " + trace_path) +

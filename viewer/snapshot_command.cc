@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "byte_format.h"
 #include "control_client.h"
 #include "flag_values.h"
 #include "fmt/format.h"
@@ -129,7 +130,7 @@ absl::Status SnapshotCommand(const SnapshotOptions& options) {
       blocks += site.count;
     }
     fmt::print("{}: snapshot written to {}: {} live in {} from {} stack{} ({} trace)\n", who, options.output,
-               IecBytes(bytes), Blocks(blocks), checked->live_sites.size(), checked->live_sites.size() == 1 ? "" : "s",
+               HumanBytes(bytes), Blocks(blocks), checked->live_sites.size(), checked->live_sites.size() == 1 ? "" : "s",
                checked->trace.mode);
     return absl::OkStatus();
   }

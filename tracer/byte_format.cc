@@ -7,7 +7,7 @@ namespace memtide {
 
 std::string HumanBytes(int64_t bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes < 0 ? -bytes : bytes);
+  double value = bytes < 0 ? -static_cast<double>(bytes) : static_cast<double>(bytes);  // INT64_MIN too
   int unit = 0;
   while (value >= 1024 && unit < 4) {
     value /= 1024;
@@ -19,7 +19,7 @@ std::string HumanBytes(int64_t bytes) {
 }
 
 std::string GroupedCount(int64_t count) {
-  std::string digits = std::to_string(count < 0 ? -count : count);
+  std::string digits = std::to_string(count < 0 ? -(count + 1) + 1ULL : static_cast<uint64_t>(count));  // INT64_MIN too
   std::string grouped;
   for (size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
