@@ -35,6 +35,7 @@ std::atomic<int> g_slots_high{0};  // one past the highest slot index ever owned
 
 std::atomic<int64_t> g_wake_below{INT64_MIN};
 std::atomic<void (*)()> g_wake_handler{nullptr};
+std::atomic<void (*)()> g_thread_exit_handler{nullptr};
 
 pthread_key_t g_slot_key;
 std::atomic<bool> g_slot_key_ready{false};
@@ -46,7 +47,10 @@ void RaisePeak(int64_t candidate) {
   }
 }
 
-void SlotDestructor(void*) { ReleaseCurrentThreadSlot(); }
+void SlotDestructor(void*) {
+  if (void (*on_exit)() = g_thread_exit_handler.load(std::memory_order_acquire)) on_exit();
+  ReleaseCurrentThreadSlot();
+}
 
 void EnsureSlotKey() {
   static std::atomic<bool> creating{false};
@@ -110,6 +114,7 @@ void FlushSlot(ThreadSlot* slot) {
 }
 
 void SetFreeWakeHandler(void (*wake)()) { g_wake_handler.store(wake, std::memory_order_release); }
+void SetThreadExitHandler(void (*on_exit)()) { g_thread_exit_handler.store(on_exit, std::memory_order_release); }
 void ArmFreeWake(int64_t current_below) { g_wake_below.store(current_below, std::memory_order_relaxed); }
 
 void FlushCurrentThread() {

@@ -88,6 +88,9 @@ void ResetHeapCountersInChild();
 // flush that takes the global current below `current_below` calls `wake` once, then disarms. Checked only on
 // the flush slow path. `wake` must be async-signal-safe and preserve errno.
 void SetFreeWakeHandler(void (*wake)());
+// Called on a thread's way out, before its slot is given back (the tracer adds the thread's unflushed traced
+// bytes to its shared total). Runs under no guard; must preserve errno.
+void SetThreadExitHandler(void (*on_exit)());
 void ArmFreeWake(int64_t current_below);
 
 }  // namespace memtide::internal

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "tracer_module.h"
+
 namespace memtide::internal {
 
 struct ThreadSlot;
@@ -17,11 +19,12 @@ struct ThreadState {
   // This thread lost its slot (thread exit) or none was free: count with shared atomics instead.
   bool direct;
   ThreadSlot* slot;
-  // Tracing (preload/trace_hooks.h): usable bytes left before the next traced allocation, and the sampling
-  // generator's state (0 until the thread's first draw). Zero-initialized, so a new thread's first allocation
-  // takes the slow path once, which sets the countdown for the mode in force.
+  // Tracing (preload/trace_hooks.h): usable bytes left before the next traced allocation, and the tracer
+  // module's words for this thread (the sampling generator, the traced bytes not yet in the shared total).
+  // Zero-initialized, so a new thread's first allocation takes the slow path once, which sets the countdown
+  // for the mode in force.
   int64_t trace_countdown;
-  uint64_t trace_rng;
+  MemtideTracerThread trace_thread;
 };
 
 // __thread, not thread_local: a trivially initialized variable needs no C++ TLS wrapper call on each access.

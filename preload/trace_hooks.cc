@@ -51,19 +51,21 @@ __attribute__((noinline)) void TraceAllocSlow(void* pointer, size_t requested, s
   // The tracer may touch errno (the loader, its own allocations); malloc and free must not.
   int saved_errno = errno;
   int tracked = 0;
-  if (mode == kMemtideTraceSample && tls_state.trace_rng == 0) {
+  if (mode == kMemtideTraceSample && tls_state.trace_thread.rng_state == 0) {
     // The thread's first allocation: draw its countdown and charge this block to it like any other, so the
     // first block of every thread is not sampled with certainty (that would bias the estimates).
-    int64_t first = tracer->on_allocation(nullptr, 0, 0, &tls_state.trace_rng, &tracked);
+    int64_t first = tracer->on_allocation(nullptr, 0, 0, &tls_state.trace_thread, &tracked);
     tls_state.trace_countdown = first - static_cast<int64_t>(usable);
     if (tls_state.trace_countdown >= 0) {
       errno = saved_errno;
       return;
     }
   }
-  int64_t next = tracer->on_allocation(pointer, requested, usable, &tls_state.trace_rng, &tracked);
+  int64_t next = tracer->on_allocation(pointer, requested, usable, &tls_state.trace_thread, &tracked);
   if (tracked != 0 && mode == kMemtideTraceSample) FilterAdd(pointer);
   tls_state.trace_countdown = next;
+  // After the thread's exit flush (or with no counter slot at all) nothing would flush it again.
+  if (tls_state.direct) tracer->on_thread_exit(&tls_state.trace_thread);
   errno = saved_errno;
 }
 
@@ -72,7 +74,19 @@ __attribute__((noinline)) void TraceFreeSlow(void* pointer) {
   if (tracer == nullptr) return;
   ScopedGuard guard;
   int saved_errno = errno;  // free() leaves errno alone (POSIX 2024, glibc 2.33)
-  if (tracer->on_free(pointer) != 0 && g_trace_mode == kMemtideTraceSample) FilterRemove(pointer);
+  if (tracer->on_free(pointer, &tls_state.trace_thread) != 0) {
+    if (g_trace_mode == kMemtideTraceSample) FilterRemove(pointer);
+    if (tls_state.direct) tracer->on_thread_exit(&tls_state.trace_thread);
+  }
+  errno = saved_errno;
+}
+
+void TraceThreadExit() {
+  const MemtideTracerApi* tracer = RunningTracer();
+  if (tracer == nullptr) return;
+  ScopedGuard guard;
+  int saved_errno = errno;
+  tracer->on_thread_exit(&tls_state.trace_thread);
   errno = saved_errno;
 }
 

@@ -40,6 +40,9 @@ inline size_t SampleFilterIndex(const void* pointer) {
 
 void TraceAllocSlow(void* pointer, size_t requested, size_t usable);
 void TraceFreeSlow(void* pointer);
+// The calling thread ends: its traced bytes not yet in the module's shared total go there. Allocations and
+// frees the thread still makes afterwards (other TLS destructors) go there at once.
+void TraceThreadExit();
 
 inline void TraceAlloc(void* pointer, size_t requested, size_t usable) {
   int64_t left = tls_state.trace_countdown - static_cast<int64_t>(usable);

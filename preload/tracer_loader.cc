@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "heap_counters.h"
 #include "log.h"
 #include "thread_state.h"
 #include "trace_hooks.h"
@@ -114,6 +115,7 @@ void StartTracerModule(const Options& options) {
         module_path, api->abi_version, MEMTIDE_TRACER_ABI_VERSION);
     return;
   }
+  SetThreadExitHandler(TraceThreadExit);
   __atomic_store_n(&g_tracer, api, __ATOMIC_RELEASE);
   __atomic_store_n(&g_trace_mode, static_cast<int32_t>(options.trace), __ATOMIC_RELEASE);
   LogVerbose("tracing on ({}), module {}", ModeName(options.trace), module_path);
@@ -138,7 +140,7 @@ void TracerAtExit(int32_t exit_code) {
   const MemtideTracerApi* tracer = RunningTracer();
   if (tracer == nullptr || __atomic_exchange_n(&g_at_exit_done, true, __ATOMIC_ACQ_REL)) return;
   ScopedGuard guard;
-  tracer->at_exit(exit_code);
+  tracer->at_exit(exit_code, &tls_state.trace_thread);
 }
 
 int TracerSnapshot(const char* path, char* name, size_t name_size, char* message, size_t message_size) {
@@ -148,7 +150,7 @@ int TracerSnapshot(const char* path, char* name, size_t name_size, char* message
     return ENOTSUP;
   }
   ScopedGuard guard;
-  return tracer->write_snapshot(path, name, name_size, message, message_size);
+  return tracer->write_snapshot(path, name, name_size, message, message_size, &tls_state.trace_thread);
 }
 
 }  // namespace memtide::internal

@@ -47,7 +47,9 @@ void SiteStats::Flush(PendingSiteChanges& pending) {
   pending.count_ = 0;
 }
 
-void SiteStats::RaiseTotal(int64_t delta) {
+void SiteStats::FlushTotal(int64_t* unflushed) {
+  const int64_t delta = *unflushed;
+  *unflushed = 0;
   const int64_t total = peak_.total.fetch_add(delta, std::memory_order_relaxed) + delta;
   int64_t max = peak_.max.load(std::memory_order_relaxed);
   while (total > max) {
@@ -58,7 +60,8 @@ void SiteStats::RaiseTotal(int64_t delta) {
   }
 }
 
-bool SiteStats::OnAllocation(uint32_t site, double bytes, double blocks, uint64_t requested, int64_t total_delta) {
+bool SiteStats::OnAllocation(int64_t* unflushed, uint32_t site, double bytes, double blocks, uint64_t requested,
+                             int64_t total_delta) {
   Site* record = sites_.Ensure(site);
   if (record == nullptr) return false;
   const uint64_t version = PeakVersion();
@@ -70,11 +73,11 @@ bool SiteStats::OnAllocation(uint32_t site, double bytes, double blocks, uint64_
     record->allocations += blocks;
     AddSize(record->sizes, &record->size_count, requested);
   }
-  RaiseTotal(total_delta);
+  RaiseTotal(unflushed, total_delta);
   return true;
 }
 
-void SiteStats::OnFree(uint32_t site, double bytes, double blocks, int64_t total_delta) {
+void SiteStats::OnFree(int64_t* unflushed, uint32_t site, double bytes, double blocks, int64_t total_delta) {
   Site* record = sites_.Find(site);
   if (record == nullptr) return;
   const uint64_t version = PeakVersion();
@@ -82,7 +85,7 @@ void SiteStats::OnFree(uint32_t site, double bytes, double blocks, int64_t total
     SpinLockHolder hold(record->lock);
     record->peak.Merge(PeakAccumulator{version, -bytes, -blocks, 0, 0});
   }
-  LowerTotal(total_delta);
+  LowerTotal(unflushed, total_delta);
 }
 
 std::vector<SiteCounters> SiteStats::Collect(uint32_t max_site) {

@@ -124,28 +124,28 @@ class Tracer {
 
   // Everything from here to unw_backtrace is inlined into the exported entry (see StackCapture::Capture).
   __attribute__((always_inline)) int64_t OnAllocation(void* pointer, size_t requested, size_t usable,
-                                                      uint64_t* rng_state, int* tracked) noexcept {
+                                                      MemtideTracerThread* thread, int* tracked) noexcept {
     *tracked = 0;
     try {
       if (!sample_mode_) {
         if (pointer != nullptr && !stopped_.load(std::memory_order_relaxed)) {
-          *tracked = TrackFull(reinterpret_cast<uintptr_t>(pointer), requested);
+          *tracked = TrackFull(reinterpret_cast<uintptr_t>(pointer), requested, &thread->unflushed_bytes);
         }
         return 0;
       }
-      const SampleDecision decision = DecideSample(rng_state, usable, mean_bytes_);
+      const SampleDecision decision = DecideSample(&thread->rng_state, usable, mean_bytes_);
       if (decision.sample && pointer != nullptr && !stopped_.load(std::memory_order_relaxed)) {
-        *tracked = TrackSample(reinterpret_cast<uintptr_t>(pointer), requested, usable);
+        *tracked = TrackSample(reinterpret_cast<uintptr_t>(pointer), requested, usable, &thread->unflushed_bytes);
       }
       return decision.countdown;
     } catch (...) {
       Stop("an allocation failed while recording a new stack");
-      return sample_mode_ ? NextCountdown(rng_state, mean_bytes_) : 0;
+      return sample_mode_ ? NextCountdown(&thread->rng_state, mean_bytes_) : 0;
     }
   }
 
   // The removal and its site change under one live-table shard lock; then the total.
-  int OnFree(void* pointer) noexcept {
+  int OnFree(void* pointer, MemtideTracerThread* thread) noexcept {
     const uintptr_t key = reinterpret_cast<uintptr_t>(pointer);
     if (key == 0) return 0;
     int64_t total_delta = 0;
@@ -164,11 +164,15 @@ class Tracer {
       });
       if (!found) return 0;
     }
-    sites_.LowerTotal(total_delta);
+    sites_.LowerTotal(&thread->unflushed_bytes, total_delta);
     return 1;
   }
 
-  int WriteSnapshot(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size) {
+  void OnThreadExit(MemtideTracerThread* thread) noexcept { sites_.FlushTotal(&thread->unflushed_bytes); }
+
+  int WriteSnapshot(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size,
+                    MemtideTracerThread* thread) {
+    sites_.FlushTotal(&thread->unflushed_bytes);
     SpinLockHolder hold(writer_lock_);
     const TraceContents contents = Collect(/*exit=*/false, -1);
     const TextSource text = [&contents](const ChunkSink& sink) { return WriteTrace(contents, sink); };
@@ -199,7 +203,8 @@ class Tracer {
     return 0;
   }
 
-  void AtExit(int32_t exit_code) {
+  void AtExit(int32_t exit_code, MemtideTracerThread* thread) {
+    sites_.FlushTotal(&thread->unflushed_bytes);
     SpinLockHolder hold(writer_lock_);
     if (exited_) return;
     exited_ = true;
@@ -276,7 +281,7 @@ class Tracer {
   }
 
   // The insert and its site changes under one live-table shard lock; then the total.
-  __attribute__((always_inline)) int TrackFull(uintptr_t key, size_t requested) {
+  __attribute__((always_inline)) int TrackFull(uintptr_t key, size_t requested, int64_t* unflushed) {
     const uint32_t stack = CaptureStack();
     if (stack == 0 || !sites_.Prepare(stack)) {
       Stop("the stack depot is full or out of memory");
@@ -318,8 +323,8 @@ class Tracer {
       Stop("the live-allocation table could not grow");
       return 0;
     }
-    if (retired != 0) sites_.LowerTotal(retired);
-    sites_.RaiseTotal(static_cast<int64_t>(requested));
+    if (retired != 0) sites_.LowerTotal(unflushed, retired);
+    sites_.RaiseTotal(unflushed, static_cast<int64_t>(requested));
     return 1;
   }
 
@@ -332,7 +337,7 @@ class Tracer {
     return size;
   }
 
-  __attribute__((always_inline)) int TrackSample(uintptr_t key, size_t requested, size_t usable) {
+  __attribute__((always_inline)) int TrackSample(uintptr_t key, size_t requested, size_t usable, int64_t* unflushed) {
     const uint32_t stack = CaptureStack();
     if (stack == 0 || !sites_.Prepare(stack)) {
       Stop("the stack depot is full or out of memory");
@@ -353,8 +358,8 @@ class Tracer {
       Stop("the live-allocation table could not grow");
       return 0;
     }
-    if (retired != 0) sites_.LowerTotal(retired);
-    sites_.RaiseTotal(std::llround(bytes));
+    if (retired != 0) sites_.LowerTotal(unflushed, retired);
+    sites_.RaiseTotal(unflushed, std::llround(bytes));
     return 1;
   }
 
@@ -475,16 +480,19 @@ class Tracer {
 
 Tracer* g_tracer = nullptr;
 
-int64_t OnAllocationEntry(void* pointer, size_t requested, size_t usable, uint64_t* rng_state, int* tracked) noexcept {
-  return g_tracer->OnAllocation(pointer, requested, usable, rng_state, tracked);
+int64_t OnAllocationEntry(void* pointer, size_t requested, size_t usable, MemtideTracerThread* thread,
+                          int* tracked) noexcept {
+  return g_tracer->OnAllocation(pointer, requested, usable, thread, tracked);
 }
 
-int OnFreeEntry(void* pointer) noexcept { return g_tracer->OnFree(pointer); }
+int OnFreeEntry(void* pointer, MemtideTracerThread* thread) noexcept { return g_tracer->OnFree(pointer, thread); }
 
-int WriteSnapshotEntry(const char* path_or_null, char* name, size_t name_size, char* message,
-                       size_t message_size) noexcept {
+void OnThreadExitEntry(MemtideTracerThread* thread) noexcept { g_tracer->OnThreadExit(thread); }
+
+int WriteSnapshotEntry(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size,
+                       MemtideTracerThread* thread) noexcept {
   try {
-    return g_tracer->WriteSnapshot(path_or_null, name, name_size, message, message_size);
+    return g_tracer->WriteSnapshot(path_or_null, name, name_size, message, message_size, thread);
   } catch (const std::bad_alloc&) {
     CopyText("out of memory while writing the snapshot", message, message_size);
     return ENOMEM;
@@ -497,9 +505,9 @@ int WriteSnapshotEntry(const char* path_or_null, char* name, size_t name_size, c
   }
 }
 
-void AtExitEntry(int32_t exit_code) noexcept {
+void AtExitEntry(int32_t exit_code, MemtideTracerThread* thread) noexcept {
   try {
-    g_tracer->AtExit(exit_code);
+    g_tracer->AtExit(exit_code, thread);
   } catch (const std::exception& error) {
     g_tracer->Log("cannot write the trace at exit: %s", error.what());
   } catch (...) {
@@ -515,6 +523,7 @@ const MemtideTracerApi kApi = {
     /*abi_version=*/MEMTIDE_TRACER_ABI_VERSION,
     /*on_allocation=*/OnAllocationEntry,
     /*on_free=*/OnFreeEntry,
+    /*on_thread_exit=*/OnThreadExitEntry,
     /*write_snapshot=*/WriteSnapshotEntry,
     /*at_exit=*/AtExitEntry,
     /*before_fork=*/BeforeForkEntry,

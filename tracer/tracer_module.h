@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define MEMTIDE_TRACER_ABI_VERSION 1
+#define MEMTIDE_TRACER_ABI_VERSION 2
 #define MEMTIDE_TRACER_ENTRY "memtide_tracer_start"
 
 enum { kMemtideTraceOff = 0, kMemtideTraceSample = 1, kMemtideTraceFull = 2 };
@@ -41,27 +41,40 @@ struct MemtideTracerConfig {
   void (*write_text)(const char* text, size_t length);
 };
 
+// One per thread, owned by the preload (initial-exec TLS, zeroed for a new thread): the module's per-thread
+// words, so the hot path needs no TLS of the module's own (a dlopened module's TLS goes through __tls_get_addr,
+// which may allocate).
+struct MemtideTracerThread {
+  uint64_t rng_state;        // sample mode's generator; zero until the thread's first draw
+  int64_t unflushed_bytes;   // traced bytes this thread has not yet added to the shared total
+};
+
 struct MemtideTracerApi {
   uint32_t abi_version;
   // A block the preload decided to trace (full mode: every block; sample mode: the countdown ran out), or
   // pointer NULL: only draw the thread's first countdown, trace nothing.
   // `requested` is what the program asked for, `usable` what the allocator gave. Returns the thread's next
-  // countdown in usable bytes (full mode: 0). `rng_state` is the thread's own word (initial-exec TLS of the
-  // preload), zero on a thread's first call. Sets *tracked when the block is now in the live table.
+  // countdown in usable bytes (full mode: 0). `thread` is the calling thread's own (its rng_state is zero on
+  // the thread's first call). Sets *tracked when the block is now in the live table.
   // Sample mode: the countdown is floor(distance to the next sample point) from the end of this block; the
   // preload lowers it by each block's usable size and calls again when it drops below zero (not at zero:
   // that is what makes p(u) = 1 - exp(-u/mean) exact, tracer/sampling.h). A first call with a non-null pointer
-  // and *rng_state zero is also unbiased: the module then samples the block only if the first point falls in it.
-  int64_t (*on_allocation)(void* pointer, size_t requested, size_t usable, uint64_t* rng_state, int* tracked);
+  // and rng_state zero is also unbiased: the module then samples the block only if the first point falls in it.
+  int64_t (*on_allocation)(void* pointer, size_t requested, size_t usable, struct MemtideTracerThread* thread,
+                           int* tracked);
   // Called before the real free of any block the preload may have traced (in sample mode only those that hit
   // the preload's filter of sampled addresses). Returns 1 if it was tracked.
-  int (*on_free)(void* pointer);
+  int (*on_free)(void* pointer, struct MemtideTracerThread* thread);
+  // A thread ends: its unflushed bytes join the shared total. The thread's words may then be reused.
+  void (*on_thread_exit)(struct MemtideTracerThread* thread);
   // Writes the live allocations by stack to a new file in segment_dir and puts its name (no folder) in
-  // `name`. Returns 0, or an errno value with a one-line reason in `message`.
-  int (*write_snapshot)(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size);
+  // `name`. Returns 0, or an errno value with a one-line reason in `message`. `thread` is the caller's: its
+  // unflushed bytes are added first.
+  int (*write_snapshot)(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size,
+                        struct MemtideTracerThread* thread);
   // Process end (return from main, exit(), _exit()): writes the trace file and the leak text. exit_code is -1
-  // when unknown (exit()/return).
-  void (*at_exit)(int32_t exit_code);
+  // when unknown (exit()/return). `thread` is the exiting thread's.
+  void (*at_exit)(int32_t exit_code, struct MemtideTracerThread* thread);
   // fork(): prepare takes every lock of the module; parent releases them; child re-creates them (one thread left).
   // before_fork waits for a snapshot or exit trace being written by another thread to finish.
   void (*before_fork)(void);

@@ -133,10 +133,13 @@ nlohmann::json Unrolled(const nlohmann::json& trace) {
   return result;
 }
 
+// The preload's per-thread words for the module (its initial-exec TLS there); the test threads' own.
+thread_local MemtideTracerThread t_words{};
+
 nlohmann::json Snapshot() {
   char name[256];
   char message[256];
-  const int error = TheModule().api->write_snapshot(nullptr, name, sizeof(name), message, sizeof(message));
+  const int error = TheModule().api->write_snapshot(nullptr, name, sizeof(name), message, sizeof(message), &t_words);
   INFO(message);
   REQUIRE(error == 0);
   return Unrolled(ReadJson(TheModule().folder + "/" + name));
@@ -157,7 +160,6 @@ __attribute__((noinline)) uintptr_t AddressInCaller() {
 // The preload's part in sample mode, per thread: a countdown of usable bytes and the RNG word.
 struct ThreadSampler {
   int64_t countdown = 0;
-  uint64_t rng = 0;
 };
 
 std::atomic<uintptr_t> g_allocate_here_marker{0};
@@ -169,13 +171,13 @@ __attribute__((noinline)) int AllocateHere(void* pointer, size_t size, ThreadSam
   const MemtideTracerApi* api = TheModule().api;
   int tracked = 0;
   if (kFullMode) {
-    api->on_allocation(pointer, size, size, &sampler->rng, &tracked);
+    api->on_allocation(pointer, size, size, &t_words, &tracked);
   } else {
     // As preload/trace_hooks.cc does it: a thread's first allocation only draws the countdown, every block is
     // charged to it, and the module is called when it drops below zero.
-    if (sampler->rng == 0) sampler->countdown = api->on_allocation(nullptr, 0, 0, &sampler->rng, &tracked);
+    if (t_words.rng_state == 0) sampler->countdown = api->on_allocation(nullptr, 0, 0, &t_words, &tracked);
     sampler->countdown -= static_cast<int64_t>(size);
-    if (sampler->countdown < 0) sampler->countdown = api->on_allocation(pointer, size, size, &sampler->rng, &tracked);
+    if (sampler->countdown < 0) sampler->countdown = api->on_allocation(pointer, size, size, &t_words, &tracked);
   }
   g_allocate_here_marker.store(AddressInCaller(), std::memory_order_relaxed);
   return tracked;
@@ -259,12 +261,13 @@ TEST_CASE("full: blocks from known functions and threads, stacks resolved to thi
         void* pointer = malloc(64);
         const int tracked = Level1(pointer, 64, &thread_sampler);
         if (i % 2 == 0) {
-          CHECK(api->on_free(pointer) == 1);
+          CHECK(api->on_free(pointer, &t_words) == 1);
           free(pointer);
         } else {
           per_thread[t].push_back({pointer, 64, tracked});
         }
       }
+      api->on_thread_exit(&t_words);  // as the preload does when the thread ends
     });
   }
   for (auto& thread : threads) thread.join();
@@ -285,7 +288,7 @@ TEST_CASE("full: blocks from known functions and threads, stacks resolved to thi
   for (auto& list : per_thread) {
     for (size_t i = 0; i < list.size(); ++i) {
       if (i % 5 == 0) {
-        CHECK(api->on_free(list[i].pointer) == 1);
+        CHECK(api->on_free(list[i].pointer, &t_words) == 1);
         free(list[i].pointer);
       } else {
         g_kept.push_back(list[i]);
@@ -294,7 +297,7 @@ TEST_CASE("full: blocks from known functions and threads, stacks resolved to thi
   }
   for (size_t i = 0; i < blocks.size(); ++i) {
     if (i < 90) {
-      CHECK(api->on_free(blocks[i].pointer) == 1);
+      CHECK(api->on_free(blocks[i].pointer, &t_words) == 1);
       free(blocks[i].pointer);
     } else {
       g_kept.push_back(blocks[i]);
@@ -308,24 +311,24 @@ TEST_CASE("full: blocks from known functions and threads, stacks resolved to thi
 
 TEST_CASE("full: frees of blocks the module never saw return 0") {
   int local = 0;
-  CHECK(TheModule().api->on_free(&local) == 0);
-  CHECK(TheModule().api->on_free(nullptr) == 0);
+  CHECK(TheModule().api->on_free(&local, &t_words) == 0);
+  CHECK(TheModule().api->on_free(nullptr, &t_words) == 0);
 }
 
 TEST_CASE("full: snapshots to a new numbered file or to a given path; errors come back with a message") {
   const MemtideTracerApi* api = TheModule().api;
   char name[256];
   char message[256] = "";
-  REQUIRE(api->write_snapshot(nullptr, name, sizeof(name), message, sizeof(message)) == 0);
+  REQUIRE(api->write_snapshot(nullptr, name, sizeof(name), message, sizeof(message), &t_words) == 0);
   const std::string prefix = "memtide-snapshot." + std::to_string(getpid()) + ".";
   CHECK(std::string(name).rfind(prefix, 0) == 0);
   CHECK(std::string(name).size() > prefix.size() + 5);
   const std::string path = TheModule().folder + "/chosen.json";
-  REQUIRE(api->write_snapshot(path.c_str(), name, sizeof(name), message, sizeof(message)) == 0);
+  REQUIRE(api->write_snapshot(path.c_str(), name, sizeof(name), message, sizeof(message), &t_words) == 0);
   CHECK(std::string(name) == "chosen.json");
   CHECK(ReadJson(path)["kind"] == "snapshot");
   const std::string bad = TheModule().folder + "/no/such/folder.json";
-  CHECK(api->write_snapshot(bad.c_str(), name, sizeof(name), message, sizeof(message)) == ENOENT);
+  CHECK(api->write_snapshot(bad.c_str(), name, sizeof(name), message, sizeof(message), &t_words) == ENOENT);
   CHECK(std::string(message).find("no/such/folder.json") != std::string::npos);
 }
 
@@ -340,7 +343,7 @@ TEST_CASE("full: fork keeps the live table in the child, which writes its own tr
     ThreadSampler sampler;
     static char extra[100];
     Level1(extra, sizeof(extra), &sampler);
-    api->at_exit(7);
+    api->at_exit(7, &t_words);
     _exit(0);
   }
   api->after_fork_parent();
@@ -359,7 +362,6 @@ TEST_CASE("full: fork keeps the live table in the child, which writes its own tr
 
 __attribute__((noinline)) int64_t BenchLoop(int kind, int iterations, uintptr_t base) {
   const MemtideTracerApi* api = TheModule().api;
-  uint64_t rng = 0;
   int tracked = 0;
   int64_t sum = 0;
   void* frames[80];
@@ -367,8 +369,8 @@ __attribute__((noinline)) int64_t BenchLoop(int kind, int iterations, uintptr_t 
     void* pointer = reinterpret_cast<void*>(base + static_cast<uintptr_t>(i % 4096) * 64);
     switch (kind) {
       case 0:
-        sum += api->on_allocation(pointer, 48, 56, &rng, &tracked);
-        sum += api->on_free(pointer);
+        sum += api->on_allocation(pointer, 48, 56, &t_words, &tracked);
+        sum += api->on_free(pointer, &t_words);
         break;
       case 1:
         sum += unw_backtrace(frames, 80);
@@ -455,7 +457,7 @@ TEST_CASE("full: cost per traced allocation + free (printed, not asserted)") {
 // Last in this file (doctest runs the cases in order): the exit trace.
 TEST_CASE("full: at_exit writes the trace once, with the leaks and one summary line") {
   const MemtideTracerApi* api = TheModule().api;
-  api->at_exit(-1);
+  api->at_exit(-1, &t_words);
   const std::string path = TheModule().folder + "/trace." + std::to_string(getpid()) + ".json";
   const nlohmann::json trace = Unrolled(ReadJson(path));
   CHECK(trace["kind"] == "exit");
@@ -473,7 +475,7 @@ TEST_CASE("full: at_exit writes the trace once, with the leaks and one summary l
   CHECK(summaries == 1);
   // Idempotent: a second call (the _exit hook, then the destructor) writes nothing and says nothing.
   unlink(path.c_str());
-  api->at_exit(0);
+  api->at_exit(0, &t_words);
   CHECK(access(path.c_str(), F_OK) != 0);
   int after = 0;
   for (const std::string& line : LogLines()) after += line.find("not freed at exit") != std::string::npos;
@@ -510,9 +512,10 @@ TEST_CASE("sample: estimates per site from the module match the truth; untracked
       // Free every second block: the preload may call on_free for any block, tracked or not. The others
       // are leaked on purpose: they stay live for the trace.
       for (size_t i = 0; i < mine.size(); i += 2) {
-        freed_tracked += api->on_free(mine[i]);
+        freed_tracked += api->on_free(mine[i], &t_words);
         free(mine[i]);
       }
+      api->on_thread_exit(&t_words);
     });
   }
   for (auto& thread : threads) thread.join();
@@ -536,11 +539,11 @@ TEST_CASE("sample: estimates per site from the module match the truth; untracked
   CHECK(std::fabs(estimated / true_live_bytes - 1) < 0.10);
   CHECK(std::fabs(SumOverSites(trace, ids, "allocated_bytes") / true_allocated - 1) < 0.10);
   int local = 0;
-  CHECK(api->on_free(&local) == 0);
+  CHECK(api->on_free(&local, &t_words) == 0);
 }
 
 TEST_CASE("sample: at_exit writes the sample-mode trace") {
-  TheModule().api->at_exit(0);
+  TheModule().api->at_exit(0, &t_words);
   const nlohmann::json trace = ReadJson(TheModule().folder + "/trace." + std::to_string(getpid()) + ".json");
   CHECK(trace["kind"] == "exit");
   CHECK(trace["exit_code"] == 0);
