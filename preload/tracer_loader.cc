@@ -100,6 +100,7 @@ void StartTracerModule(const Options& options) {
   config.mode = static_cast<int32_t>(options.trace);
   config.sample_mean_bytes = options.trace_sample_bytes;
   config.max_frames = static_cast<int32_t>(options.trace_frames);
+  config.fast_unwind = static_cast<int32_t>(options.trace_fast_unwind);
   config.leak_report_top = static_cast<int32_t>(options.leak_top);
   config.trace_file = options.trace_file.text;
   config.suppressions = options.suppressions.text;

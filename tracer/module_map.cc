@@ -68,10 +68,16 @@ uint64_t Generation(const dl_phdr_info* info, size_t size) {
   return static_cast<uint64_t>(info->dlpi_adds) + static_cast<uint64_t>(info->dlpi_subs);
 }
 
+uint64_t Unloads(const dl_phdr_info* info, size_t size) {
+  if (size < offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) return 0;
+  return static_cast<uint64_t>(info->dlpi_subs);
+}
+
 struct FullRead {
   const std::string* main_program_path;
   std::vector<ModuleInfo>* modules;
   uint64_t generation = 0;
+  uint64_t unloads = 0;
   bool first = true;
 };
 
@@ -79,7 +85,10 @@ int CollectModule(dl_phdr_info* info, size_t size, void* data) {
   FullRead& read = *static_cast<FullRead*>(data);
   const bool first = read.first;
   read.first = false;
-  if (first) read.generation = Generation(info, size);
+  if (first) {
+    read.generation = Generation(info, size);
+    read.unloads = Unloads(info, size);
+  }
   const ExecRange range = ExecutableRange(info);
   if (!range.found) return 0;
   ModuleInfo module;
@@ -140,10 +149,10 @@ void ModuleMap::Refresh() {
   read_modules.reserve(64);
   FullRead read{&main_program_path_, &read_modules};
   dl_iterate_phdr(CollectModule, &read);
-  Merge(read_modules, read.generation);
+  Merge(read_modules, read.generation, read.unloads);
 }
 
-void ModuleMap::Merge(std::vector<ModuleInfo>& read, uint64_t generation) {
+void ModuleMap::Merge(std::vector<ModuleInfo>& read, uint64_t generation, uint64_t unloads) {
   SpinLockHolder hold(lock_);
   const uint64_t merged = generation_.load(std::memory_order_relaxed);
   // Two threads may read concurrently; the older read must not undo the newer one's loaded set.
@@ -169,6 +178,7 @@ void ModuleMap::Merge(std::vector<ModuleInfo>& read, uint64_t generation) {
   std::sort(loaded.begin(), loaded.end(), [](const LoadedRange& a, const LoadedRange& b) { return a.start < b.start; });
   loaded_.swap(loaded);
   generation_.store(generation, std::memory_order_relaxed);
+  unloads_.store(unloads, std::memory_order_relaxed);
 }
 
 int32_t ModuleMap::FindLocked(uintptr_t address) const {

@@ -50,6 +50,10 @@ class ModuleMap {
   // Re-reads the loaded objects (always, whatever the counters say). Same locking rule as Resolve.
   void Refresh();
 
+  // The loader's unload counter (dlpi_subs) at the last read: when it moves, code addresses may have changed
+  // hands (the tracer then drops its cached unwind rules).
+  uint64_t unloads() const { return unloads_.load(std::memory_order_relaxed); }
+
   // Copy of every module ever seen; module i of the copy is module index i. Allocates; takes the map's lock.
   std::vector<ModuleInfo> Modules() const;
 
@@ -67,13 +71,14 @@ class ModuleMap {
 
   int32_t FindLocked(uintptr_t address) const;
   // Merges one full read (taken without the lock) unless a newer read was merged already.
-  void Merge(std::vector<ModuleInfo>& read, uint64_t generation);
+  void Merge(std::vector<ModuleInfo>& read, uint64_t generation, uint64_t unloads);
 
   mutable SpinLock lock_;
   std::vector<ModuleInfo> modules_;  // append-only
   std::vector<LoadedRange> loaded_;  // sorted by start
   // dlpi_adds + dlpi_subs at the last merged read; ~0 before the first. Read without the lock as a hint.
   std::atomic<uint64_t> generation_{~uint64_t{0}};
+  std::atomic<uint64_t> unloads_{0};
   std::string main_program_path_;
 };
 

@@ -100,6 +100,7 @@ class Tracer {
         skip_begin_(config.skip_begin),
         skip_end_(config.skip_end),
         max_frames_(config.max_frames),
+        fast_unwind_(config.fast_unwind != 0),
         log_line_(config.log_line),
         write_text_(config.write_text),
         depot_(&modules_),
@@ -109,7 +110,10 @@ class Tracer {
   bool Start(std::string* error) {
     start_ns_ = NowNs();
     modules_.Refresh();
-    return capture_.Init(skip_begin_, skip_end_, max_frames_, error);
+    std::string note;
+    if (!capture_.Init(skip_begin_, skip_end_, max_frames_, fast_unwind_, error, &note)) return false;
+    if (!note.empty()) Log("%s", note.c_str());
+    return true;
   }
 
   void Log(const char* format, ...) const __attribute__((format(printf, 2, 3))) {
@@ -277,7 +281,14 @@ class Tracer {
     const uint64_t hash = StackDepot::Hash(frames, static_cast<uint32_t>(depth));
     const uint32_t found = depot_.Find(frames, static_cast<uint32_t>(depth), hash);
     if (__builtin_expect(found != 0, 1)) return found;
-    return depot_.Intern(frames, static_cast<uint32_t>(depth), hash);
+    const uint32_t interned = depot_.Intern(frames, static_cast<uint32_t>(depth), hash);
+    // Interning resolved the stack's modules, re-reading the loaded set if the loader's counters moved.
+    const uint64_t unloads = modules_.unloads();
+    if (unloads != unloads_seen_.load(std::memory_order_relaxed)) {
+      unloads_seen_.store(unloads, std::memory_order_relaxed);
+      capture_.ForgetUnwindRules();
+    }
+    return interned;
   }
 
   // The insert and its site changes under one live-table shard lock; then the total.
@@ -458,6 +469,7 @@ class Tracer {
   const uintptr_t skip_begin_;
   const uintptr_t skip_end_;
   const int32_t max_frames_;
+  const bool fast_unwind_;
   void (*const log_line_)(const char*);
   void (*const write_text_)(const char*, size_t);  // for the multi-line leak text that replaces EmitLeakSummary's
   int64_t start_ns_ = 0;
@@ -473,6 +485,7 @@ class Tracer {
   LiveAllocations<SampleLiveValue, PendingSiteChanges> sample_live_;
 
   std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> unloads_seen_{0};  // modules_.unloads() when the cached unwind rules were last dropped
   SpinLock writer_lock_;  // one writer at a time; guards exited_
   bool exited_ = false;
   std::atomic<uint64_t> snapshot_counter_{0};

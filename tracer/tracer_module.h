@@ -27,6 +27,7 @@ struct MemtideTracerConfig {
   int32_t mode;                // kMemtideTraceSample or kMemtideTraceFull
   int64_t sample_mean_bytes;   // sample mode: mean of the geometric countdown over usable bytes
   int32_t max_frames;          // at most 64
+  int32_t fast_unwind;         // nonzero: the cached-rule stack walk (tracer/cfa_unwinder.h) where it applies
   int32_t leak_report_top;     // stacks printed to the log at exit (0: none); leaks are still in the file
   const char* trace_file;      // where at_exit writes the trace ("%p" = pid); empty: no file
   const char* suppressions;    // LeakSanitizer-format file ("leak:PATTERN" lines); empty: none

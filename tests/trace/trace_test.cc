@@ -161,8 +161,13 @@ TEST_CASE("a leak's example sizes are the leaked blocks', not the first sizes it
 }
 
 TEST_CASE("frames without unwind info (JIT code, no unwind tables) neither crash nor lose blocks") {
+  // Both stack walks: the cached-rule one (handing such stacks to libunwind) and libunwind alone.
+  std::string fast_unwind;
+  SUBCASE("cached-rule walk") { fast_unwind = "1"; }
+  SUBCASE("libunwind alone") { fast_unwind = "0"; }
   TempDir dir;
-  Run run = RunTraced(dir, {MEMTIDE_TRACE_UNWIND_HOSTILE});
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_UNWIND_HOSTILE}, {{"MEMTIDE_TRACE_FAST_UNWIND", fast_unwind}});
+  INFO("MEMTIDE_TRACE_FAST_UNWIND=" << fast_unwind);
   INFO(run.Describe());
   REQUIRE(run.result.exit_code == 0);
   std::vector<std::string> files = TraceFiles(dir);
@@ -175,8 +180,12 @@ TEST_CASE("frames without unwind info (JIT code, no unwind tables) neither crash
 }
 
 TEST_CASE("stacks reach through signal frames, and a busy profiling timer changes nothing") {
+  std::string fast_unwind;
+  SUBCASE("cached-rule walk") { fast_unwind = "1"; }
+  SUBCASE("libunwind alone") { fast_unwind = "0"; }
   TempDir dir;
-  Run run = RunTraced(dir, {MEMTIDE_TRACE_SIGNAL_ALLOC});
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_SIGNAL_ALLOC}, {{"MEMTIDE_TRACE_FAST_UNWIND", fast_unwind}});
+  INFO("MEMTIDE_TRACE_FAST_UNWIND=" << fast_unwind);
   INFO(run.Describe());
   REQUIRE(run.result.exit_code == 0);
   CHECK(run.result.out == "ticks 1\n");

@@ -79,6 +79,7 @@ Module& TheModule() {
     config.mode = MEMTIDE_TEST_TRACE_MODE;
     config.sample_mean_bytes = kSampleMean;
     config.max_frames = 64;
+    config.fast_unwind = 1;
     config.leak_report_top = 10;
     config.trace_file = m.trace_pattern.c_str();
     config.suppressions = "";
