@@ -479,14 +479,48 @@ __attribute__((noinline)) uint64_t CfaUnwinder::Miss(uintptr_t pc) {
 }
 
 void CfaUnwinder::Invalidate() {
+  rule_epoch_.fetch_add(1, std::memory_order_relaxed);
   for (Entry& entry : table_) {
     if (entry.pc.load(std::memory_order_relaxed) != 0) entry.pc.store(0, std::memory_order_release);
   }
 }
 
-int CfaUnwinder::Walk(uintptr_t* frames, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp) {
+bool CfaUnwinder::Recall(const WalkMemo& memo, uintptr_t sp, uintptr_t bp) const {
+  if (memo.result == 0 || memo.reads < 0 || memo.sp != sp || (memo.uses_start_bp && memo.bp != bp)) return false;
+  if (memo.rule_epoch != rule_epoch_.load(std::memory_order_relaxed)) return false;
+  // The same stack as when the memo was made: its addresses all lie between sp and the top (checked then).
+  if (StackTop(sp) != memo.stack_top) return false;
+  for (int i = 0; i < memo.reads; ++i) {
+    if (*reinterpret_cast<const uintptr_t*>(memo.address[i]) != memo.value[i]) return false;
+  }
+  return true;
+}
+
+int CfaUnwinder::Walk(uintptr_t* frames, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, WalkMemo* memo) {
   const uintptr_t stack_top = StackTop(sp);
+  if (memo != nullptr) {
+    memo->reads = -1;
+    memo->result = 0;
+  }
   if (stack_top == 0) return -1;
+  const uintptr_t start_sp = sp;
+  const uintptr_t start_bp = bp;
+  const uint64_t epoch = rule_epoch_.load(std::memory_order_relaxed);
+  int reads = 0;
+  // Saved RBPs matter only when a later frame's CFA is computed from them: code without frame pointers keeps
+  // anything in RBP (a loop counter), and recording every saved copy would make the memo miss on each call.
+  // So the last saved RBP read is recorded only once a frame uses it.
+  bool bp_read = false;  // bp now comes from the stack, not from the start registers
+  bool bp_pending = false;
+  uintptr_t bp_slot = 0;
+  bool uses_start_bp = false;
+  auto record = [&](uintptr_t address, uintptr_t value) {
+    if (reads < WalkMemo::kMaxReads) {
+      memo->address[reads] = address;
+      memo->value[reads] = value;
+    }
+    ++reads;
+  };
   int depth = 0;
   bool first = true;
   while (depth < max) {
@@ -501,21 +535,38 @@ int CfaUnwinder::Walk(uintptr_t* frames, int max, uintptr_t pc, uintptr_t sp, ui
       cfa = sp + cfa_offset;
     } else if (kind == CfaRule::kFromBp) {
       cfa = bp + cfa_offset;
+      uses_start_bp = uses_start_bp || !bp_read;
+      if (bp_pending && memo != nullptr) record(bp_slot, bp);
+      bp_pending = false;
+    } else if (kind == CfaRule::kOutermost) {
+      break;
     } else {
-      return kind == CfaRule::kOutermost ? depth : -1;
+      return -1;
     }
     // Within [sp + 8, stack_top]: the return address slot below the CFA lies on this stack, above sp.
     if (cfa < sp + 8 || cfa > stack_top || (cfa & 7) != 0) return -1;
     const uintptr_t return_address = reinterpret_cast<const uintptr_t*>(cfa)[-1];
+    if (memo != nullptr) record(cfa - 8, return_address);
     if (saved_bp_offset != 0) {
       const uintptr_t slot = cfa + static_cast<uintptr_t>(saved_bp_offset);
       if (slot < sp || slot + sizeof(uintptr_t) > stack_top) return -1;
       bp = *reinterpret_cast<const uintptr_t*>(slot);
+      bp_read = true;
+      bp_pending = true;
+      bp_slot = slot;
     }
     sp = cfa;
     pc = return_address;
-    if (pc == 0) return depth;  // threads and _start end their chain with a zero return address
+    if (pc == 0) break;  // threads and _start end their chain with a zero return address
     frames[depth++] = pc;
+  }
+  if (memo != nullptr && reads <= WalkMemo::kMaxReads) {
+    memo->reads = reads;
+    memo->rule_epoch = epoch;
+    memo->sp = start_sp;
+    memo->bp = start_bp;
+    memo->uses_start_bp = uses_start_bp;
+    memo->stack_top = stack_top;
   }
   return depth;
 }

@@ -49,8 +49,30 @@ inline constexpr bool kCfaUnwinderAvailable = true;
 inline constexpr bool kCfaUnwinderAvailable = false;
 #endif
 
+// What one thread's last walk read, so that the same stack is recognized without walking it again: a walk is
+// a function of its start registers, the stack words it reads (return addresses, saved RBPs) and the cached
+// rules. When the registers, the words at the same addresses and the rules are unchanged, so is the result;
+// checking that costs a load and a compare per word, with no dependent chain. The caller keeps what it
+// derived from the stack (the depot id) in `result`. One per thread, owned by the tracer (not shared).
+struct WalkMemo {
+  static constexpr int kMaxReads = 2 * 72;  // a return address and a saved RBP per frame, 64 + 6 frames
+  int reads = -1;                           // words recorded; -1: nothing to recall
+  uint32_t result = 0;                      // 0: nothing remembered for this walk yet
+  uint64_t rule_epoch = 0;
+  uintptr_t sp = 0;
+  uintptr_t bp = 0;
+  bool uses_start_bp = false;  // a frame's CFA came from RBP before any saved RBP was read: bp must match
+  uintptr_t stack_top = 0;
+  uintptr_t address[kMaxReads];
+  uintptr_t value[kMaxReads];
+};
+
 class CfaUnwinder {
  public:
+  // Capture's answer when a memo recognized the stack: nothing was written to frames; *remembered is the
+  // memo's result.
+  static constexpr int kRemembered = -2;
+
   // 2^16 entries of 16 bytes: zero pages until used; a program's allocation stacks pass through far fewer
   // distinct return addresses (g++ compiling a 2,000-line file: about 20,000).
   static constexpr int kTableBits = 16;
@@ -62,8 +84,11 @@ class CfaUnwinder {
 
   // Return addresses, innermost first: frames[0] is the return address into the caller of the function this
   // is inlined into. At most `max` of them. -1: a frame needs libunwind (nothing written is meaningful).
+  // With a memo (the calling thread's, for this call site and `max` only): kRemembered when it recognizes the
+  // stack; otherwise the walk records what it reads there, for the caller to set memo->result.
   // Always inlined, so that the first frame is the caller's own (its registers are read right here).
-  __attribute__((always_inline)) int Capture(uintptr_t* frames, int max) {
+  __attribute__((always_inline)) int Capture(uintptr_t* frames, int max, WalkMemo* memo = nullptr,
+                                             uint32_t* remembered = nullptr) {
     if constexpr (!kCfaUnwinderAvailable) {
       return -1;
     } else {
@@ -71,11 +96,16 @@ class CfaUnwinder {
       uintptr_t sp;
       uintptr_t bp;
       asm volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
-      return Walk(frames, max, pc, sp, bp);
+      if (memo != nullptr && Recall(*memo, sp, bp)) {
+        *remembered = memo->result;
+        return kRemembered;
+      }
+      return Walk(frames, max, pc, sp, bp, memo);
     }
   }
 
-  // Drops every cached rule (an object was unloaded: its addresses may now hold other code).
+  // Drops every cached rule (an object was unloaded: its addresses may now hold other code), and with them
+  // every memo.
   void Invalidate();
 
   // Test hook: how many rules were read from .eh_frame (cache misses that found a rule).
@@ -89,7 +119,8 @@ class CfaUnwinder {
   static constexpr uintptr_t kBusy = 1;
   static constexpr size_t kSlotMask = (size_t{1} << kTableBits) - 1;
 
-  int Walk(uintptr_t* frames, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp);
+  int Walk(uintptr_t* frames, int max, uintptr_t pc, uintptr_t sp, uintptr_t bp, WalkMemo* memo);
+  bool Recall(const WalkMemo& memo, uintptr_t sp, uintptr_t bp) const;
   // The packed rule for pc: the cached one, else Miss's.
   __attribute__((always_inline)) uint64_t Lookup(uintptr_t pc) {
     size_t slot = Slot(pc);
@@ -116,6 +147,7 @@ class CfaUnwinder {
   static size_t Slot(uintptr_t pc) { return static_cast<size_t>(pc ^ (pc >> kTableBits)) & kSlotMask; }
 
   Entry table_[size_t{1} << kTableBits];
+  std::atomic<uint64_t> rule_epoch_{1};  // moved by Invalidate; a memo of another epoch is stale
   std::atomic<uint64_t> rules_read_{0};
 };
 

@@ -41,10 +41,17 @@ class StackCapture {
   // Writes at most max_frames return addresses, innermost first, frames[0] being the code that called the
   // allocator; returns how many. Always inlined: every frame of ours between the program and unw_backtrace
   // is one more frame to unwind (about 15 ns each here), so the module's hot entry is a single frame.
-  __attribute__((always_inline)) int Capture(uintptr_t* frames) const {
+  // With a memo (the calling thread's, cfa_unwinder.h): kRemembered and *remembered when the stack is the
+  // one the memo was made for; otherwise the caller sets memo->result for the stack it derives from frames.
+  static constexpr int kRemembered = CfaUnwinder::kRemembered;
+  __attribute__((always_inline)) int Capture(uintptr_t* frames, WalkMemo* memo = nullptr,
+                                             uint32_t* remembered = nullptr) const {
     void* raw[kMaxStackDepth + kInnerAllowance];
     int captured = -1;
-    if (fast_ != nullptr) captured = fast_->Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kInnerAllowance);
+    if (fast_ != nullptr) {
+      captured = fast_->Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kInnerAllowance, memo, remembered);
+      if (captured == kRemembered) return kRemembered;
+    }
     if (captured < 0) captured = unw_backtrace(raw, max_frames_ + kInnerAllowance);
     int first = 0;
     while (first < captured && IsOwn(reinterpret_cast<uintptr_t>(raw[first]))) ++first;

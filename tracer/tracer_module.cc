@@ -133,13 +133,13 @@ class Tracer {
     try {
       if (!sample_mode_) {
         if (pointer != nullptr && !stopped_.load(std::memory_order_relaxed)) {
-          *tracked = TrackFull(reinterpret_cast<uintptr_t>(pointer), requested, &thread->unflushed_bytes);
+          *tracked = TrackFull(reinterpret_cast<uintptr_t>(pointer), requested, thread);
         }
         return 0;
       }
       const SampleDecision decision = DecideSample(&thread->rng_state, usable, mean_bytes_);
       if (decision.sample && pointer != nullptr && !stopped_.load(std::memory_order_relaxed)) {
-        *tracked = TrackSample(reinterpret_cast<uintptr_t>(pointer), requested, usable, &thread->unflushed_bytes);
+        *tracked = TrackSample(reinterpret_cast<uintptr_t>(pointer), requested, usable, thread);
       }
       return decision.countdown;
     } catch (...) {
@@ -172,7 +172,11 @@ class Tracer {
     return 1;
   }
 
-  void OnThreadExit(MemtideTracerThread* thread) noexcept { sites_.FlushTotal(&thread->unflushed_bytes); }
+  void OnThreadExit(MemtideTracerThread* thread) noexcept {
+    sites_.FlushTotal(&thread->unflushed_bytes);
+    delete static_cast<WalkMemo*>(thread->walk_memo);
+    thread->walk_memo = nullptr;
+  }
 
   int WriteSnapshot(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size,
                     MemtideTracerThread* thread) {
@@ -274,14 +278,26 @@ class Tracer {
   }
 
  private:
-  // Capture (no lock held) and intern. 0 when the depot is out of memory.
-  __attribute__((always_inline)) uint32_t CaptureStack() {
+  // Capture (no lock held) and intern. 0 when the depot is out of memory. The thread's walk memo recognizes
+  // the stack of its previous traced allocation without walking or hashing it (allocations in a loop).
+  __attribute__((always_inline)) uint32_t CaptureStack(MemtideTracerThread* thread) {
+    WalkMemo* memo = static_cast<WalkMemo*>(thread->walk_memo);
+    if (memo == nullptr && capture_.fast_unwind()) {
+      memo = new (std::nothrow) WalkMemo;  // under the preload's guard: the next allocator's, untraced
+      thread->walk_memo = memo;
+    }
     uintptr_t frames[kMaxStackDepth];
-    const int depth = capture_.Capture(frames);
+    uint32_t remembered = 0;
+    const int depth = capture_.Capture(frames, memo, &remembered);
+    if (depth == StackCapture::kRemembered) return remembered;
     const uint64_t hash = StackDepot::Hash(frames, static_cast<uint32_t>(depth));
-    const uint32_t found = depot_.Find(frames, static_cast<uint32_t>(depth), hash);
-    if (__builtin_expect(found != 0, 1)) return found;
+    uint32_t found = depot_.Find(frames, static_cast<uint32_t>(depth), hash);
+    if (__builtin_expect(found != 0, 1)) {
+      if (memo != nullptr) memo->result = found;
+      return found;
+    }
     const uint32_t interned = depot_.Intern(frames, static_cast<uint32_t>(depth), hash);
+    if (memo != nullptr) memo->result = interned;
     // Interning resolved the stack's modules, re-reading the loaded set if the loader's counters moved.
     const uint64_t unloads = modules_.unloads();
     if (unloads != unloads_seen_.load(std::memory_order_relaxed)) {
@@ -292,8 +308,9 @@ class Tracer {
   }
 
   // The insert and its site changes under one live-table shard lock; then the total.
-  __attribute__((always_inline)) int TrackFull(uintptr_t key, size_t requested, int64_t* unflushed) {
-    const uint32_t stack = CaptureStack();
+  __attribute__((always_inline)) int TrackFull(uintptr_t key, size_t requested, MemtideTracerThread* thread) {
+    int64_t* unflushed = &thread->unflushed_bytes;
+    const uint32_t stack = CaptureStack(thread);
     if (stack == 0 || !sites_.Prepare(stack)) {
       Stop("the stack depot is full or out of memory");
       return 0;
@@ -348,8 +365,10 @@ class Tracer {
     return size;
   }
 
-  __attribute__((always_inline)) int TrackSample(uintptr_t key, size_t requested, size_t usable, int64_t* unflushed) {
-    const uint32_t stack = CaptureStack();
+  __attribute__((always_inline)) int TrackSample(uintptr_t key, size_t requested, size_t usable,
+                                                 MemtideTracerThread* thread) {
+    int64_t* unflushed = &thread->unflushed_bytes;
+    const uint32_t stack = CaptureStack(thread);
     if (stack == 0 || !sites_.Prepare(stack)) {
       Stop("the stack depot is full or out of memory");
       return 0;

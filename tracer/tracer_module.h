@@ -48,6 +48,7 @@ struct MemtideTracerConfig {
 struct MemtideTracerThread {
   uint64_t rng_state;        // sample mode's generator; zero until the thread's first draw
   int64_t unflushed_bytes;   // traced bytes this thread has not yet added to the shared total
+  void* walk_memo;           // the module's record of the thread's last stack walk (freed at thread exit)
 };
 
 struct MemtideTracerApi {

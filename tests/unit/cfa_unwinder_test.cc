@@ -282,5 +282,61 @@ TEST_CASE("rules are read once per return address, and again after Invalidate") 
   CHECK(reads[3] == reads[2]);
 }
 
+// The memo: one thread's last walk, recalled when the stack is the same one.
+WalkMemo g_memo;
+
+__attribute__((noinline)) int CaptureWithMemo(uint32_t* remembered) {
+  uintptr_t frames[64];
+  const int depth = g_unwinder.Capture(frames, 64, &g_memo, remembered);
+  asm volatile("" ::: "memory");
+  return depth;
+}
+
+__attribute__((noinline)) int FromFirst(uint32_t* remembered) {
+  const int depth = CaptureWithMemo(remembered);
+  asm volatile("" ::: "memory");
+  return depth;
+}
+
+__attribute__((noinline)) int FromSecond(uint32_t* remembered) {
+  const int depth = CaptureWithMemo(remembered);
+  asm volatile("" ::: "memory");
+  return depth;
+}
+
+TEST_CASE("a memo recalls the same stack, and only the same stack") {
+  using Capturer = int (*)(uint32_t*);
+  // Every capture below comes from the one call in this loop: the stacks differ only in the return address
+  // into FromFirst or FromSecond. After each walk the test stores a result, as the tracer stores the depot id.
+  struct Step {
+    Capturer capture;
+    bool recalled;     // expected
+    uint32_t result;   // stored after a walk
+    bool invalidate;   // Invalidate() first
+  };
+  const Step steps[] = {
+      {FromFirst, false, 11, false}, {FromFirst, true, 0, false},  {FromFirst, true, 0, false},
+      {FromSecond, false, 22, false}, {FromSecond, true, 0, false}, {FromFirst, false, 0, false},
+      {FromFirst, false, 33, false},  // nothing was stored after the last walk: no recall
+      {FromFirst, true, 0, false},     {FromFirst, false, 44, true},  {FromFirst, true, 0, false},
+  };
+  uint32_t expected = 0;
+  int step_index = 0;
+  for (const Step& step : steps) {
+    INFO("step " << step_index++);
+    if (step.invalidate) g_unwinder.Invalidate();
+    uint32_t remembered = 0;
+    const int depth = step.capture(&remembered);
+    if (step.recalled) {
+      CHECK(depth == CfaUnwinder::kRemembered);
+      CHECK(remembered == expected);
+    } else {
+      CHECK(depth > 0);
+      if (step.result != 0) g_memo.result = step.result;
+      expected = step.result;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace memtide::internal
