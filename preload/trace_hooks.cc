@@ -50,6 +50,8 @@ __attribute__((noinline)) void TraceAllocSlow(void* pointer, size_t requested, s
   ScopedGuard guard;
   // The tracer may touch errno (the loader, its own allocations); malloc and free must not.
   int saved_errno = errno;
+  // After the thread's exit flush (or with no counter slot at all) nothing would flush its bytes later.
+  tls_state.trace_thread.flush_always = tls_state.direct;
   int tracked = 0;
   if (mode == kMemtideTraceSample && tls_state.trace_thread.rng_state == 0) {
     // The thread's first allocation: draw its countdown and charge this block to it like any other, so the
@@ -64,8 +66,6 @@ __attribute__((noinline)) void TraceAllocSlow(void* pointer, size_t requested, s
   int64_t next = tracer->on_allocation(pointer, requested, usable, &tls_state.trace_thread, &tracked);
   if (tracked != 0 && mode == kMemtideTraceSample) FilterAdd(pointer);
   tls_state.trace_countdown = next;
-  // After the thread's exit flush (or with no counter slot at all) nothing would flush it again.
-  if (tls_state.direct) tracer->on_thread_exit(&tls_state.trace_thread);
   errno = saved_errno;
 }
 
@@ -74,9 +74,9 @@ __attribute__((noinline)) void TraceFreeSlow(void* pointer) {
   if (tracer == nullptr) return;
   ScopedGuard guard;
   int saved_errno = errno;  // free() leaves errno alone (POSIX 2024, glibc 2.33)
-  if (tracer->on_free(pointer, &tls_state.trace_thread) != 0) {
-    if (g_trace_mode == kMemtideTraceSample) FilterRemove(pointer);
-    if (tls_state.direct) tracer->on_thread_exit(&tls_state.trace_thread);
+  tls_state.trace_thread.flush_always = tls_state.direct;
+  if (tracer->on_free(pointer, &tls_state.trace_thread) != 0 && g_trace_mode == kMemtideTraceSample) {
+    FilterRemove(pointer);
   }
   errno = saved_errno;
 }

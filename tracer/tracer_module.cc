@@ -169,6 +169,7 @@ class Tracer {
       if (!found) return 0;
     }
     sites_.LowerTotal(&thread->unflushed_bytes, total_delta);
+    if (thread->flush_always != 0) sites_.FlushTotal(&thread->unflushed_bytes);
     return 1;
   }
 
@@ -282,7 +283,8 @@ class Tracer {
   // the stack of its previous traced allocation without walking or hashing it (allocations in a loop).
   __attribute__((always_inline)) uint32_t CaptureStack(MemtideTracerThread* thread) {
     WalkMemo* memo = static_cast<WalkMemo*>(thread->walk_memo);
-    if (memo == nullptr && capture_.fast_unwind()) {
+    // Not after the thread's exit: nothing would free it.
+    if (memo == nullptr && capture_.fast_unwind() && thread->flush_always == 0) {
       memo = new (std::nothrow) WalkMemo;  // under the preload's guard: the next allocator's, untraced
       thread->walk_memo = memo;
     }
@@ -353,6 +355,7 @@ class Tracer {
     }
     if (retired != 0) sites_.LowerTotal(unflushed, retired);
     sites_.RaiseTotal(unflushed, static_cast<int64_t>(requested));
+    if (thread->flush_always != 0) sites_.FlushTotal(unflushed);
     return 1;
   }
 
@@ -390,6 +393,7 @@ class Tracer {
     }
     if (retired != 0) sites_.LowerTotal(unflushed, retired);
     sites_.RaiseTotal(unflushed, std::llround(bytes));
+    if (thread->flush_always != 0) sites_.FlushTotal(unflushed);
     return 1;
   }
 

@@ -49,6 +49,7 @@ struct MemtideTracerThread {
   uint64_t rng_state;        // sample mode's generator; zero until the thread's first draw
   int64_t unflushed_bytes;   // traced bytes this thread has not yet added to the shared total
   void* walk_memo;           // the module's record of the thread's last stack walk (freed at thread exit)
+  int32_t flush_always;      // nonzero once nothing would flush the thread's bytes later (after its exit)
 };
 
 struct MemtideTracerApi {
@@ -67,7 +68,7 @@ struct MemtideTracerApi {
   // Called before the real free of any block the preload may have traced (in sample mode only those that hit
   // the preload's filter of sampled addresses). Returns 1 if it was tracked.
   int (*on_free)(void* pointer, struct MemtideTracerThread* thread);
-  // A thread ends: its unflushed bytes join the shared total. The thread's words may then be reused.
+  // A thread ends: its unflushed bytes join the shared total and its walk memo is freed.
   void (*on_thread_exit)(struct MemtideTracerThread* thread);
   // Writes the live allocations by stack to a new file in segment_dir and puts its name (no folder) in
   // `name`. Returns 0, or an errno value with a one-line reason in `message`. `thread` is the caller's: its
