@@ -1,8 +1,9 @@
 // Stack capture without libunwind for the common frame, on x86-64: each frame's caller is found from a rule
 // per code address (CFA = RSP or RBP + offset, return address at CFA - 8, RBP saved at CFA + n or unchanged),
 // read once from the module's .eh_frame (located with glibc's _dl_find_object, lock-free) and cached in a
-// table shared by all threads. A cached frame costs a table probe and one or two loads from the stack;
-// libunwind's unw_backtrace took about 80 instructions per frame here, plus its set-up.
+// table shared by all threads. A cached frame costs a table probe and one or two loads from the stack: 9 frames
+// in 46 ns here, against 76 ns for libunwind's unw_backtrace (which also caches per address, behind more
+// set-up and bookkeeping). A WalkMemo skips even that when a thread's stack is the one it walked last.
 //
 // Anything the rules cannot express makes Capture return -1 and the caller uses libunwind for that stack:
 // signal frames ('S' CIEs), DWARF expressions (PLT stubs), code with no unwind tables (JIT, stripped asm),

@@ -1,7 +1,8 @@
 // Stack capture for the tracer module: the cached-rule walk of cfa_unwinder.h, or libunwind's unw_backtrace
-// (with its per-thread caches) for the stacks that walk refuses, minus memtide's own inner frames. Runs on the hot path of every traced allocation, on the allocating thread, with no lock of
-// the tracer held (libunwind may enter the loader through dl_iterate_phdr on a cache miss; holding one of our
-// locks there would order it against the loader lock the other way round from dlopen's mallocs).
+// (with its per-thread caches) for the stacks that walk refuses, minus memtide's own inner frames. Runs on the
+// hot path of every traced allocation, on the allocating thread, with no lock of the tracer held (libunwind may
+// enter the loader through dl_iterate_phdr on a cache miss; holding one of our locks there would order it
+// against the loader lock the other way round from dlopen's mallocs).
 #ifndef MEMTIDE_TRACER_STACK_CAPTURE_H_
 #define MEMTIDE_TRACER_STACK_CAPTURE_H_
 
@@ -26,8 +27,9 @@ class StackCapture {
   static constexpr int kMaxSkipRanges = 4;
   // Return addresses captured beyond max_frames so that memtide's own inner frames do not cost the program's
   // outer ones: unw_backtrace itself (libunwind only), this module's entry, the preload's slow path and its
-  // hook are 4 (5 when realloc moves a bootstrap block). Every frame asked for beyond that is unwound for nothing on deep stacks
-  // (measured: 16 here cost g++ under full tracing 2.5 s of 9.3 s, at about 19 ns per frame).
+  // hook are 4 (5 when realloc moves a bootstrap block). Every frame asked for beyond that is unwound for
+  // nothing on deep stacks (measured: 16 here cost g++ under full tracing 2.5 s of 9.3 s, at about 19 ns per
+  // frame with libunwind).
   static constexpr int kInnerAllowance = 6;
 
   // Once, at module start (allocation-free apart from what libunwind does; enters the loader). Sets libunwind's
@@ -49,7 +51,8 @@ class StackCapture {
     void* raw[kMaxStackDepth + kInnerAllowance];
     int captured = -1;
     if (fast_ != nullptr) {
-      captured = fast_->Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kInnerAllowance, memo, remembered);
+      captured =
+          fast_->Capture(reinterpret_cast<uintptr_t*>(raw), max_frames_ + kInnerAllowance, memo, remembered);
       if (captured == kRemembered) return kRemembered;
     }
     if (captured < 0) captured = unw_backtrace(raw, max_frames_ + kInnerAllowance);

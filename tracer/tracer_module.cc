@@ -293,7 +293,7 @@ class Tracer {
     const int depth = capture_.Capture(frames, memo, &remembered);
     if (depth == StackCapture::kRemembered) return remembered;
     const uint64_t hash = StackDepot::Hash(frames, static_cast<uint32_t>(depth));
-    uint32_t found = depot_.Find(frames, static_cast<uint32_t>(depth), hash);
+    const uint32_t found = depot_.Find(frames, static_cast<uint32_t>(depth), hash);
     if (__builtin_expect(found != 0, 1)) {
       if (memo != nullptr) memo->result = found;
       return found;
