@@ -63,21 +63,22 @@ std::string BuildId(const dl_phdr_info* info) {
   return std::string();
 }
 
-uint64_t Generation(const dl_phdr_info* info, size_t size) {
-  if (size < offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) return 0;
-  return static_cast<uint64_t>(info->dlpi_adds) + static_cast<uint64_t>(info->dlpi_subs);
-}
+// The loader's load and unload counters (0 from a libc too old to have them).
+struct LoaderCounters {
+  uint64_t loads = 0;
+  uint64_t unloads = 0;
+  uint64_t generation() const { return loads + unloads; }
+};
 
-uint64_t Unloads(const dl_phdr_info* info, size_t size) {
-  if (size < offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) return 0;
-  return static_cast<uint64_t>(info->dlpi_subs);
+LoaderCounters ReadCounters(const dl_phdr_info* info, size_t size) {
+  if (size < offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) return {};
+  return {static_cast<uint64_t>(info->dlpi_adds), static_cast<uint64_t>(info->dlpi_subs)};
 }
 
 struct FullRead {
   const std::string* main_program_path;
   std::vector<ModuleInfo>* modules;
-  uint64_t generation = 0;
-  uint64_t unloads = 0;
+  LoaderCounters counters;
   bool first = true;
 };
 
@@ -85,10 +86,7 @@ int CollectModule(dl_phdr_info* info, size_t size, void* data) {
   FullRead& read = *static_cast<FullRead*>(data);
   const bool first = read.first;
   read.first = false;
-  if (first) {
-    read.generation = Generation(info, size);
-    read.unloads = Unloads(info, size);
-  }
+  if (first) read.counters = ReadCounters(info, size);
   const ExecRange range = ExecutableRange(info);
   if (!range.found) return 0;
   ModuleInfo module;
@@ -104,7 +102,7 @@ int CollectModule(dl_phdr_info* info, size_t size, void* data) {
 }
 
 int ReadGeneration(dl_phdr_info* info, size_t size, void* data) {
-  *static_cast<uint64_t*>(data) = Generation(info, size);
+  *static_cast<uint64_t*>(data) = ReadCounters(info, size).generation();
   return 1;
 }
 
@@ -147,9 +145,9 @@ ModuleMap::ModuleMap() {
 void ModuleMap::Refresh() {
   std::vector<ModuleInfo> read_modules;
   read_modules.reserve(64);
-  FullRead read{&main_program_path_, &read_modules};
+  FullRead read{&main_program_path_, &read_modules, {}, true};
   dl_iterate_phdr(CollectModule, &read);
-  Merge(read_modules, read.generation, read.unloads);
+  Merge(read_modules, read.counters.generation(), read.counters.unloads);
 }
 
 void ModuleMap::Merge(std::vector<ModuleInfo>& read, uint64_t generation, uint64_t unloads) {
