@@ -21,7 +21,8 @@ Workloads:
                                   plain and with libmemtide.so stacked first; one run per row
   trim cost                       malloc micro, memtide's default policy vs MEMTIDE_TRIM=0, alternating
   tracing                         malloc micro (1 and 2 threads), python3 and g++: plain, MEMTIDE_TRACE=sample,
-                                  MEMTIDE_TRACE=full and heaptrack -r, alternating (recording only for both:
+                                  MEMTIDE_TRACE=full (and again with MEMTIDE_TRACE_FAST_UNWIND=0: every stack
+                                  from libunwind) and heaptrack -r, alternating (recording only for both:
                                   no trace file, no leak text); memory per live allocation in full mode from
                                   bench/live_blocks.c (1M live 32-byte blocks, max RSS full minus off)
 """
@@ -41,8 +42,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 PLAIN, MEMTIDE, HEAPTRACK = "plain", "memtide", "heaptrack"
 SAMPLE, FULL = "sample", "full"  # memtide with MEMTIDE_TRACE=sample / full (the tracing section)
+FULL_LIBUNWIND = "full-libunwind"  # full with every stack from libunwind (MEMTIDE_TRACE_FAST_UNWIND=0)
 TRACE_ENV = {SAMPLE: {"MEMTIDE_TRACE": "sample", "MEMTIDE_LEAK_TOP": "0"},
-             FULL: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0"}}
+             FULL: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0"},
+             FULL_LIBUNWIND: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0", "MEMTIDE_TRACE_FAST_UNWIND": "0"}}
 SAMPLE_MICRO_TARGET, SAMPLE_REAL_TARGET = 1.10, 1.05  # sample mode / plain
 FULL_VS_HEAPTRACK_TARGET = 3.0                       # heaptrack -r time / full mode time, at least
 FULL_BYTES_PER_LIVE_TARGET = 64
@@ -165,7 +168,7 @@ class Runner:
         if code != 0:
             raise BenchError(f"{workload.name} [{config}] exited with {code}: {' '.join(argv)}\n"
                              f"{stderr[-2000:]}")
-        if config in (MEMTIDE, SAMPLE, FULL) and "cannot be preloaded" in stderr:
+        if config in (MEMTIDE, SAMPLE, FULL, FULL_LIBUNWIND) and "cannot be preloaded" in stderr:
             raise BenchError(f"{workload.name} [memtide]: the preload did not load:\n{stderr[-2000:]}")
         seconds = wall
         if workload.self_timed:
@@ -502,7 +505,7 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
     memory-per-live-allocation measurement."""
     rows = []
     for workload in workloads:
-        configs = [PLAIN, SAMPLE, FULL] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
+        configs = [PLAIN, SAMPLE, FULL, FULL_LIBUNWIND] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
         samples, cpu = measure(runner, workload, configs, reps, log)
         micro = workload.self_timed
         row = {"workload": workload.name, "samples": samples, "cpu_samples": cpu,
@@ -518,6 +521,9 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
         row["full_pass"] = (row["heaptrack_over_full"] >= FULL_VS_HEAPTRACK_TARGET
                             if row["heaptrack_over_full"] is not None else None)
         row["plain_spread"] = (max(samples[PLAIN]) - min(samples[PLAIN])) / row["plain_s"]
+        # What the cached-rule stack walk saves, same run: full mode's time with libunwind alone over its own.
+        row["libunwind_s"] = statistics.median(samples[FULL_LIBUNWIND])
+        row["libunwind_over_full"] = statistics.median(u / f for u, f in zip(samples[FULL_LIBUNWIND], samples[FULL]))
         rows.append(row)
     memory = None
     if live_blocks is not None:
@@ -536,9 +542,11 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
 
 
 def print_tracing(rows, memory):
-    print("Tracing: memtide MEMTIDE_TRACE=sample and =full vs plain and heaptrack -r, alternating, same run")
+    print("Tracing: memtide MEMTIDE_TRACE=sample and =full vs plain and heaptrack -r, alternating, same run; "
+          "libunwind: full with MEMTIDE_TRACE_FAST_UNWIND=0")
     header = ["workload", "plain (s)", "sample (s)", "ratio", "target", "result", "full (s)", "ratio",
-              "heaptrack (s)", "ratio", "heaptrack/full", "target", "result", "plain spread"]
+              "heaptrack (s)", "ratio", "heaptrack/full", "target", "result", "libunwind (s)", "libunwind/full",
+              "plain spread"]
     lines = []
     for r in rows:
         lines.append([r["workload"], f"{r['plain_s']:.3f}", f"{r['sample_s']:.3f}", fmt_ratio(r["sample_ratio"]),
@@ -548,6 +556,7 @@ def print_tracing(rows, memory):
                       fmt_ratio(r["heaptrack_ratio"]), fmt_ratio(r["heaptrack_over_full"]),
                       f">= {FULL_VS_HEAPTRACK_TARGET:.1f}x",
                       "-" if r["full_pass"] is None else ("PASS" if r["full_pass"] else "MISS"),
+                      f"{r['libunwind_s']:.3f}", fmt_ratio(r["libunwind_over_full"]),
                       f"{r['plain_spread'] * 100:.1f}%"])
     widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
     for cells in [header, ["-" * w for w in widths]] + lines:
