@@ -169,7 +169,7 @@ class Tracer {
       if (!found) return 0;
     }
     sites_.LowerTotal(&thread->unflushed_bytes, total_delta);
-    if (thread->flush_always != 0) sites_.FlushTotal(&thread->unflushed_bytes);
+    FlushIfNothingElseWill(thread);
     return 1;
   }
 
@@ -309,6 +309,11 @@ class Tracer {
     return interned;
   }
 
+  // A thread past its exit flush (or with no counter slot) has nobody to flush its traced bytes later.
+  void FlushIfNothingElseWill(MemtideTracerThread* thread) {
+    if (thread->flush_always != 0) sites_.FlushTotal(&thread->unflushed_bytes);
+  }
+
   // The insert and its site changes under one live-table shard lock; then the total.
   __attribute__((always_inline)) int TrackFull(uintptr_t key, size_t requested, MemtideTracerThread* thread) {
     int64_t* unflushed = &thread->unflushed_bytes;
@@ -355,7 +360,7 @@ class Tracer {
     }
     if (retired != 0) sites_.LowerTotal(unflushed, retired);
     sites_.RaiseTotal(unflushed, static_cast<int64_t>(requested));
-    if (thread->flush_always != 0) sites_.FlushTotal(unflushed);
+    FlushIfNothingElseWill(thread);
     return 1;
   }
 
@@ -393,7 +398,7 @@ class Tracer {
     }
     if (retired != 0) sites_.LowerTotal(unflushed, retired);
     sites_.RaiseTotal(unflushed, std::llround(bytes));
-    if (thread->flush_always != 0) sites_.FlushTotal(unflushed);
+    FlushIfNothingElseWill(thread);
     return 1;
   }
 
