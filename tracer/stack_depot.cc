@@ -1,5 +1,6 @@
 // The stack depot (see stack_depot.h). Tracer module: Find on the hot path (lock-free, allocation-free),
-// Intern's insert on the slow path (allocates, one shard lock; module resolution before the lock).
+// Intern's insert on the slow path (allocates; the segment lock, then one shard lock; module resolution before
+// either).
 #include "stack_depot.h"
 
 #include <stdlib.h>
@@ -16,8 +17,10 @@ namespace {
 constexpr size_t kInitialTableCapacity = 64;
 constexpr size_t kArenaBlockBytes = size_t{256} << 10;
 
-size_t RecordBytes(uint32_t depth) {
-  const size_t bytes = sizeof(StackRecord) + depth * (sizeof(uintptr_t) + sizeof(int32_t));
+constexpr size_t kInitialSegmentSlots = 1024;
+
+size_t SegmentBytes(uint32_t count) {
+  const size_t bytes = sizeof(StackSegment) + count * (sizeof(uintptr_t) + sizeof(int32_t));
   return (bytes + 7) & ~size_t{7};
 }
 
@@ -26,6 +29,7 @@ size_t RecordBytes(uint32_t depth) {
 StackDepot::StackDepot(ModuleMap* modules) : modules_(modules) {}
 
 StackDepot::~StackDepot() {
+  free(segments_.slots);
   for (Shard& shard : shards_) {
     Table* table = shard.table.load(std::memory_order_relaxed);
     while (table != nullptr) {
@@ -75,6 +79,30 @@ const StackRecord* StackDepot::Get(uint32_t id) const {
   return slot == nullptr ? nullptr : slot->load(std::memory_order_acquire);
 }
 
+void StackDepot::CopyFrames(const StackRecord& record, uintptr_t* frames, int32_t* modules) {
+  uint32_t position = 0;
+  for (const StackSegment* segment = record.innermost; segment != nullptr && position < record.depth;
+       segment = segment->outer) {
+    const uint32_t count = segment->count <= record.depth - position ? segment->count : record.depth - position;
+    memcpy(frames + position, segment->frames(), count * sizeof(uintptr_t));
+    memcpy(modules + position, segment->modules(), count * sizeof(int32_t));
+    position += count;
+  }
+}
+
+bool StackDepot::Matches(const StackRecord& record, const uintptr_t* frames, uint32_t depth) {
+  if (record.depth != depth) return false;
+  uint32_t position = 0;
+  for (const StackSegment* segment = record.innermost; segment != nullptr; segment = segment->outer) {
+    if (segment->count > depth - position ||
+        memcmp(segment->frames(), frames + position, segment->count * sizeof(uintptr_t)) != 0) {
+      return false;
+    }
+    position += segment->count;
+  }
+  return position == depth;
+}
+
 StackDepot::Table* StackDepot::NewTable(size_t capacity) {
   const size_t bytes = offsetof(Table, slots) + capacity * sizeof(std::atomic<uint64_t>);
   void* memory = calloc(1, bytes);
@@ -92,10 +120,7 @@ uint32_t StackDepot::FindIn(const Table* table, const uintptr_t* frames, uint32_
     if (static_cast<uint32_t>(slot >> 32) != tag) continue;
     const uint32_t id = static_cast<uint32_t>(slot);
     const StackRecord* record = Get(id);
-    if (record != nullptr && record->hash == hash && record->depth == depth &&
-        (depth == 0 || memcmp(record->frames(), frames, depth * sizeof(uintptr_t)) == 0)) {
-      return id;
-    }
+    if (record != nullptr && record->hash == hash && Matches(*record, frames, depth)) return id;
   }
 }
 
@@ -104,8 +129,7 @@ uint32_t StackDepot::Find(const uintptr_t* frames, uint32_t depth, uint64_t hash
   return table == nullptr ? 0 : FindIn(table, frames, depth, hash);
 }
 
-StackRecord* StackDepot::AllocateRecord(uint32_t depth) {
-  const size_t bytes = RecordBytes(depth);
+void* StackDepot::AllocateFromArena(size_t bytes) {
   SpinLockHolder hold(arena_lock_);
   if (static_cast<size_t>(arena_end_ - arena_next_) < bytes) {
     char* block = static_cast<char*>(malloc(kArenaBlockBytes));
@@ -116,9 +140,74 @@ StackRecord* StackDepot::AllocateRecord(uint32_t depth) {
     arena_next_ = block + 16;
     arena_end_ = block + kArenaBlockBytes;
   }
-  StackRecord* record = reinterpret_cast<StackRecord*>(arena_next_);
+  void* allocated = arena_next_;
   arena_next_ += bytes;
-  return record;
+  return allocated;
+}
+
+bool StackDepot::GrowSegmentIndex() {
+  const size_t capacity = segments_.slots == nullptr ? kInitialSegmentSlots : (segments_.mask + 1) * 2;
+  auto** slots = static_cast<const StackSegment**>(calloc(capacity, sizeof(StackSegment*)));
+  if (slots == nullptr) return false;
+  const size_t mask = capacity - 1;
+  for (size_t i = 0; segments_.slots != nullptr && i <= segments_.mask; ++i) {
+    const StackSegment* segment = segments_.slots[i];
+    if (segment == nullptr) continue;
+    size_t j = segment->hash & mask;
+    while (slots[j] != nullptr) j = (j + 1) & mask;
+    slots[j] = segment;
+  }
+  free(segments_.slots);
+  segments_.slots = slots;
+  segments_.mask = mask;
+  segment_index_bytes_.store(capacity * sizeof(StackSegment*), std::memory_order_relaxed);
+  return true;
+}
+
+const StackSegment* StackDepot::FindOrAddSegment(const StackSegment* outer, const uintptr_t* frames,
+                                                 const int32_t* modules, uint32_t count) {
+  const uint64_t hash = Mix64(Hash(frames, count) + reinterpret_cast<uintptr_t>(outer) * 0x9e3779b97f4a7c15ull);
+  for (size_t i = segments_.slots == nullptr ? 0 : hash & segments_.mask; segments_.slots != nullptr;
+       i = (i + 1) & segments_.mask) {
+    const StackSegment* segment = segments_.slots[i];
+    if (segment == nullptr) break;
+    if (segment->hash == hash && segment->outer == outer && segment->count == count &&
+        memcmp(segment->frames(), frames, count * sizeof(uintptr_t)) == 0) {
+      return segment;
+    }
+  }
+  if ((segments_.used + 1) * 2 > segments_.mask + 1 && !GrowSegmentIndex()) return nullptr;
+  auto* segment = static_cast<StackSegment*>(AllocateFromArena(SegmentBytes(count)));
+  if (segment == nullptr) return nullptr;
+  segment->outer = outer;
+  segment->hash = hash;
+  segment->count = count;
+  segment->unused = 0;
+  memcpy(const_cast<uintptr_t*>(segment->frames()), frames, count * sizeof(uintptr_t));
+  memcpy(const_cast<int32_t*>(segment->modules()), modules, count * sizeof(int32_t));
+  size_t i = hash & segments_.mask;
+  while (segments_.slots[i] != nullptr) i = (i + 1) & segments_.mask;
+  segments_.slots[i] = segment;
+  ++segments_.used;
+  return segment;
+}
+
+const StackSegment* StackDepot::InternSegments(const uintptr_t* frames, const int32_t* modules, uint32_t depth,
+                                               bool* failed) {
+  *failed = false;
+  SpinLockHolder hold(segment_lock_);
+  const StackSegment* segment = nullptr;
+  // Outermost first: frames [end - count, end), the last segment taking what is left down to frame 0.
+  for (uint32_t end = depth; end > 0;) {
+    const uint32_t count = end < kSegmentFrames ? end : kSegmentFrames;
+    segment = FindOrAddSegment(segment, frames + end - count, modules + end - count, count);
+    if (segment == nullptr) {
+      *failed = true;
+      return nullptr;
+    }
+    end -= count;
+  }
+  return segment;
 }
 
 bool StackDepot::InsertSlot(Shard& shard, uint64_t hash, uint32_t id) {
@@ -164,12 +253,18 @@ uint32_t StackDepot::Intern(const uintptr_t* frames, uint32_t depth, uint64_t ha
     for (uint32_t i = 0; i < depth; ++i) modules[i] = -1;
   }
 
+  // Segments before the record: a published record's segments are all there. A stack another thread is
+  // inserting at the same time finds the same segments here.
+  bool failed = false;
+  const StackSegment* innermost = InternSegments(frames, modules, depth, &failed);
+  if (failed) return 0;
+
   Shard& shard = shards_[hash >> (64 - kShardBits)];
   SpinLockHolder hold(shard.lock);
   Table* table = shard.table.load(std::memory_order_relaxed);
   if (table != nullptr && (id = FindIn(table, frames, depth, hash)) != 0) return id;
 
-  StackRecord* record = AllocateRecord(depth);
+  auto* record = static_cast<StackRecord*>(AllocateFromArena(sizeof(StackRecord)));
   if (record == nullptr) return 0;
   id = next_id_.fetch_add(1, std::memory_order_acq_rel);
   std::atomic<const StackRecord*>* slot = records_.Ensure(id);
@@ -177,10 +272,7 @@ uint32_t StackDepot::Intern(const uintptr_t* frames, uint32_t depth, uint64_t ha
   record->hash = hash;
   record->id = id;
   record->depth = depth;
-  if (depth > 0) {
-    memcpy(const_cast<uintptr_t*>(record->frames()), frames, depth * sizeof(uintptr_t));
-    memcpy(const_cast<int32_t*>(record->modules()), modules, depth * sizeof(int32_t));
-  }
+  record->innermost = innermost;
   slot->store(record, std::memory_order_release);
   // A failed slot insert leaves the record reachable by id only: this block is still attributed correctly,
   // and the next sighting of the stack tries the insert again.
@@ -191,11 +283,12 @@ uint32_t StackDepot::Intern(const uintptr_t* frames, uint32_t depth, uint64_t ha
 
 size_t StackDepot::MemoryBytes() const {
   return sizeof(*this) + records_.MemoryBytes() + arena_bytes_.load(std::memory_order_relaxed) +
-         table_bytes_.load(std::memory_order_relaxed);
+         table_bytes_.load(std::memory_order_relaxed) + segment_index_bytes_.load(std::memory_order_relaxed);
 }
 
 void StackDepot::LockAll() {
   for (Shard& shard : shards_) shard.lock.Lock();
+  segment_lock_.Lock();
   arena_lock_.Lock();
   records_.grow_lock().Lock();
 }
@@ -203,11 +296,13 @@ void StackDepot::LockAll() {
 void StackDepot::UnlockAll() {
   records_.grow_lock().Unlock();
   arena_lock_.Unlock();
+  segment_lock_.Unlock();
   for (Shard& shard : shards_) shard.lock.Unlock();
 }
 
 void StackDepot::ResetLocksAfterFork() {
   for (Shard& shard : shards_) shard.lock.ResetAfterFork();
+  segment_lock_.ResetAfterFork();
   arena_lock_.ResetAfterFork();
   records_.grow_lock().ResetAfterFork();
 }

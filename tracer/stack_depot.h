@@ -7,9 +7,17 @@
 // never attribute a block to the wrong stack. A table that grows is replaced by a copy and the old one is kept
 // (readers may still be probing it); a reader that misses on the old copy falls back to the locked path.
 //
+// Storage: a stack's frames are cut, from the outermost, into segments of kSegmentFrames (the innermost one
+// holds the rest), and each segment is stored once with a pointer to the segment outward of it: stacks that
+// share their outer frames share those segments. A PyTorch import takes 600,000 stacks of 49 frames on
+// average, almost all of them differing only near the allocation; stored flat they took 406 MB, as segments 94
+// (measured, README). A record holds the stack's hash, depth and innermost segment; confirming a candidate
+// compares one segment after another.
+//
 // A new stack is first resolved against the module map (which may enter the loader: no lock of ours held),
-// then inserted under its shard's lock: record allocated from an append-only arena (frames and module indices
-// side by side, never moved or freed), id taken from a global counter, record published, slot published.
+// then its missing segments are added under the segment lock, then the record is inserted under its shard's
+// lock: segments and records allocated from an append-only arena (never moved or freed), id taken from a
+// global counter, record published, slot published.
 #ifndef MEMTIDE_TRACER_STACK_DEPOT_H_
 #define MEMTIDE_TRACER_STACK_DEPOT_H_
 
@@ -27,15 +35,27 @@ class ModuleMap;
 
 inline constexpr int kMaxStackDepth = 64;
 
-// Immutable once published. Followed in memory by uintptr_t frames[depth], then int32_t modules[depth].
+inline constexpr uint32_t kSegmentFrames = 8;
+
+// Up to kSegmentFrames consecutive frames of stacks (innermost first, like the stacks) with the module index
+// each had when first seen (-1: none known). Immutable once published; followed in memory by uintptr_t
+// frames[count], then int32_t modules[count].
+struct StackSegment {
+  const StackSegment* outer;  // the frames outward of these; null for the outermost segment
+  uint64_t hash;              // of (outer, frames): finds the segment when another stack shares it
+  uint32_t count;
+  uint32_t unused;
+
+  const uintptr_t* frames() const { return reinterpret_cast<const uintptr_t*>(this + 1); }
+  const int32_t* modules() const { return reinterpret_cast<const int32_t*>(frames() + count); }
+};
+
+// Immutable once published.
 struct StackRecord {
   uint64_t hash;
   uint32_t id;
   uint32_t depth;
-
-  const uintptr_t* frames() const { return reinterpret_cast<const uintptr_t*>(this + 1); }
-  // Module index of each frame at the time the stack was first seen (-1: none known).
-  const int32_t* modules() const { return reinterpret_cast<const int32_t*>(frames() + depth); }
+  const StackSegment* innermost;  // null for a stack of no frame
 };
 
 class StackDepot {
@@ -63,12 +83,15 @@ class StackDepot {
   // The record of an id, or null if unknown (or an insert in flight). Lock-free.
   const StackRecord* Get(uint32_t id) const;
 
+  // Copies a stack's frames and their module indices (innermost first) into arrays of record->depth. Lock-free.
+  static void CopyFrames(const StackRecord& record, uintptr_t* frames, int32_t* modules);
+
   // Highest id handed out so far (ids 1..MaxId(); one may still be unpublished).
   uint32_t MaxId() const { return next_id_.load(std::memory_order_acquire) - 1; }
 
   size_t MemoryBytes() const;
 
-  // fork(): every shard lock, then the arena's and the id array's.
+  // fork(): every shard lock, the segment lock, then the arena's and the id array's.
   void LockAll();
   void UnlockAll();
   void ResetLocksAfterFork();
@@ -86,16 +109,35 @@ class StackDepot {
     std::atomic<Table*> table{nullptr};
   };
 
+  // The segments of every stack, by hash: open addressing, grown at half full; only the insert path uses it.
+  struct SegmentIndex {
+    const StackSegment** slots = nullptr;
+    size_t mask = 0;
+    size_t used = 0;
+  };
+
   static Table* NewTable(size_t capacity);
+  static bool Matches(const StackRecord& record, const uintptr_t* frames, uint32_t depth);
   uint32_t FindIn(const Table* table, const uintptr_t* frames, uint32_t depth, uint64_t hash) const;
   // Under the shard lock.
   bool InsertSlot(Shard& shard, uint64_t hash, uint32_t id);
-  StackRecord* AllocateRecord(uint32_t depth);
+  // The stack's segments, the missing ones added; its innermost one (null for depth 0, or when out of memory:
+  // *failed). Takes segment_lock_.
+  const StackSegment* InternSegments(const uintptr_t* frames, const int32_t* modules, uint32_t depth, bool* failed);
+  // Under segment_lock_.
+  const StackSegment* FindOrAddSegment(const StackSegment* outer, const uintptr_t* frames, const int32_t* modules,
+                                       uint32_t count);
+  bool GrowSegmentIndex();
+  void* AllocateFromArena(size_t bytes);
 
   ModuleMap* modules_;
   Shard shards_[kShards];
   ChunkedArray<std::atomic<const StackRecord*>> records_;
   std::atomic<uint32_t> next_id_{1};
+
+  SpinLock segment_lock_;
+  SegmentIndex segments_;
+  std::atomic<size_t> segment_index_bytes_{0};
 
   // Append-only arena for records: big blocks carved with a bump pointer.
   SpinLock arena_lock_;

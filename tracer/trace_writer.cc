@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <iterator>
+#include <memory>
 
 #include "absl/container/flat_hash_map.h"
 #include "nlohmann/json.hpp"
@@ -58,25 +59,27 @@ class CallTree {
   // The node of the stack's innermost frame; -1 for a stack of no frame. The outer frames it shares with the
   // stack added before it (the depot numbers stacks as they are first seen, so neighbours mostly share their
   // callers) reuse that stack's nodes without a lookup: a PyTorch trace's 30 million frames are mostly those.
-  int64_t Add(const TraceStack& stack) {
-    uint32_t shared = 0;
-    while (shared < stack.depth && shared < previous_.depth &&
-           stack.addresses[stack.depth - 1 - shared] == previous_.addresses[previous_.depth - 1 - shared] &&
-           stack.modules[stack.depth - 1 - shared] == previous_.modules[previous_.depth - 1 - shared]) {
+  int64_t Add(const std::vector<uintptr_t>& addresses, const std::vector<int32_t>& modules) {
+    const size_t depth = addresses.size();
+    size_t shared = 0;
+    while (shared < depth && shared < previous_addresses_.size() &&
+           addresses[depth - 1 - shared] == previous_addresses_[previous_addresses_.size() - 1 - shared] &&
+           modules[depth - 1 - shared] == previous_modules_[previous_modules_.size() - 1 - shared]) {
       ++shared;
     }
     path_.resize(shared);  // path_[k]: the node of the k-th frame from the outermost
     int64_t parent = shared == 0 ? -1 : path_[shared - 1];
-    for (uint32_t k = shared; k < stack.depth; ++k) {
-      const uint32_t i = stack.depth - 1 - k;
-      const uint32_t frame = FrameIndex(stack.addresses[i], stack.modules[i]);
+    for (size_t k = shared; k < depth; ++k) {
+      const size_t i = depth - 1 - k;
+      const uint32_t frame = FrameIndex(addresses[i], modules[i]);
       const uint64_t key = (static_cast<uint64_t>(parent + 1) << 32) | frame;
       auto [slot, inserted] = node_index_.try_emplace(key, static_cast<uint32_t>(nodes_.size()));
       if (inserted) nodes_.push_back({parent, frame});
       parent = slot->second;
       path_.push_back(parent);
     }
-    previous_ = stack;
+    previous_addresses_ = addresses;
+    previous_modules_ = modules;
     return parent;
   }
 
@@ -103,7 +106,8 @@ class CallTree {
   absl::flat_hash_map<uint64_t, uint32_t> node_index_;  // (parent + 1) << 32 | frame -> node
   std::vector<Frame> frames_;
   std::vector<Node> nodes_;
-  TraceStack previous_;
+  std::vector<uintptr_t> previous_addresses_;
+  std::vector<int32_t> previous_modules_;
   std::vector<int64_t> path_;
 };
 
@@ -156,18 +160,29 @@ class JsonStream {
 
 }  // namespace
 
+StackSource StacksFromArrays(std::vector<TraceStack> stacks) {
+  auto by_id = std::make_shared<absl::flat_hash_map<uint32_t, TraceStack>>();
+  for (const TraceStack& stack : stacks) by_id->emplace(stack.id, stack);
+  return [by_id](uint32_t id, std::vector<uintptr_t>* addresses, std::vector<int32_t>* modules) {
+    auto found = by_id->find(id);
+    if (found == by_id->end()) return false;
+    const TraceStack& stack = found->second;
+    addresses->assign(stack.addresses, stack.addresses + stack.depth);
+    modules->assign(stack.modules, stack.modules + stack.depth);
+    return true;
+  };
+}
+
 int WriteTrace(const TraceContents& contents, const ChunkSink& sink) {
-  absl::flat_hash_map<uint32_t, const TraceStack*> stack_by_id;
-  stack_by_id.reserve(contents.stacks.size());
-  for (const TraceStack& stack : contents.stacks) stack_by_id.emplace(stack.id, &stack);
   CallTree tree;
   std::vector<std::pair<const SiteCounters*, int64_t>> written;  // site, node
   written.reserve(contents.sites.size());
+  std::vector<uintptr_t> addresses;
+  std::vector<int32_t> modules;
   for (const SiteCounters& site : contents.sites) {
     if (SiteRoundsToZero(site)) continue;
-    auto found = stack_by_id.find(site.site);
-    if (found == stack_by_id.end()) continue;
-    written.emplace_back(&site, tree.Add(*found->second));
+    if (!contents.stacks || !contents.stacks(site.site, &addresses, &modules)) continue;
+    written.emplace_back(&site, tree.Add(addresses, modules));
   }
 
   JsonStream out(sink);

@@ -19,14 +19,22 @@
 
 namespace memtide::internal {
 
-// One stack as the depot holds it: runtime return addresses, innermost first, with the module index each had
-// when the stack was first seen (-1: none). The arrays belong to the caller (the depot's immutable records).
+// Copies stack `id` into the buffers (resized to its depth): runtime return addresses, innermost first, and the
+// module index each had when the stack was first seen (-1: none). False when there is no such stack. The
+// tracer's depot keeps frames in segments shared between stacks, so a stack is copied out when written.
+using StackSource =
+    std::function<bool(uint32_t id, std::vector<uintptr_t>* addresses, std::vector<int32_t>* modules)>;
+
+// A stack held as arrays, for StacksFromArrays.
 struct TraceStack {
   uint32_t id = 0;
   uint32_t depth = 0;
   const uintptr_t* addresses = nullptr;
   const int32_t* modules = nullptr;
 };
+
+// A StackSource over stacks held as arrays that outlive it (tests, small callers).
+StackSource StacksFromArrays(std::vector<TraceStack> stacks);
 
 struct TraceTotals {
   double live_bytes = 0;
@@ -49,7 +57,7 @@ struct TraceContents {
   bool complete = true;
   TraceTotals totals;
   std::vector<ModuleInfo> modules;
-  std::vector<TraceStack> stacks;
+  StackSource stacks;  // the stacks of `sites`
   std::vector<SiteCounters> sites;  // sites that round to zero are skipped when written
 };
 
@@ -65,7 +73,7 @@ using TextSource = std::function<int(const ChunkSink& sink)>;
 // Streams the trace_file.h document to `sink` in chunks of about 1 MiB, never holding the whole text: a trace
 // of a PyTorch import (600,000 stacks) is tens of MB, and the process writing it may be near its memory limit.
 // Estimates are rounded to the nearest integer; sites are written in the order given; a site that rounds to
-// zero, or whose stack is not in `contents.stacks`, is left out, and so are the frames and call-tree nodes
+// zero, or whose stack `contents.stacks` does not know, is left out, and so are the frames and call-tree nodes
 // that no written site uses. Returns 0 or the sink's first error.
 int WriteTrace(const TraceContents& contents, const ChunkSink& sink);
 

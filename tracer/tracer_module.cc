@@ -474,16 +474,17 @@ class Tracer {
     std::sort(sites.begin(), sites.end(), [](const SiteCounters& a, const SiteCounters& b) { return a.site < b.site; });
     UseLiveSizes(&sites);
 
-    // Modules after the stacks' records: every module index a record holds was appended before the record was
-    // published, so it is inside this copy. The stacks point into the depot's records, which never move.
-    std::vector<const StackRecord*> records;
-    records.reserve(sites.size());
-    for (const SiteCounters& site : sites) records.push_back(depot_.Get(site.site));
+    // Modules after the sites: a site exists only once its stack's record was published, and every module
+    // index a record holds was appended before that, so the stacks written for these sites index this copy.
     contents.modules = modules_.Modules();
-    contents.stacks.reserve(records.size());
-    for (const StackRecord* record : records) {
-      if (record != nullptr) contents.stacks.push_back({record->id, record->depth, record->frames(), record->modules()});
-    }
+    contents.stacks = [this](uint32_t id, std::vector<uintptr_t>* addresses, std::vector<int32_t>* modules) {
+      const StackRecord* record = depot_.Get(id);
+      if (record == nullptr) return false;
+      addresses->resize(record->depth);
+      modules->resize(record->depth);
+      StackDepot::CopyFrames(*record, addresses->data(), modules->data());
+      return true;
+    };
     contents.sites = std::move(sites);
     return contents;
   }

@@ -26,6 +26,19 @@ uint32_t Intern(StackDepot& depot, const std::vector<uintptr_t>& frames) {
   return depot.Intern(frames.data(), depth, StackDepot::Hash(frames.data(), depth));
 }
 
+struct CopiedStack {
+  std::vector<uintptr_t> frames;
+  std::vector<int32_t> modules;
+};
+
+CopiedStack Copy(const StackDepot& depot, uint32_t id) {
+  const StackRecord* record = depot.Get(id);
+  REQUIRE(record != nullptr);
+  CopiedStack copy{std::vector<uintptr_t>(record->depth), std::vector<int32_t>(record->depth)};
+  StackDepot::CopyFrames(*record, copy.frames.data(), copy.modules.data());
+  return copy;
+}
+
 TEST_CASE("the same frames get the same id, different frames another; records keep the frames") {
   StackDepot depot(nullptr);
   const auto a = MakeStack(1, 7);
@@ -45,12 +58,64 @@ TEST_CASE("the same frames get the same id, different frames another; records ke
   const StackRecord* record = depot.Get(id_b);
   REQUIRE(record != nullptr);
   CHECK(record->depth == 7);
-  CHECK(memcmp(record->frames(), b.data(), 7 * sizeof(uintptr_t)) == 0);
-  CHECK(record->modules()[0] == -1);
+  CHECK(Copy(depot, id_b).frames == b);
+  CHECK(Copy(depot, id_b).modules == std::vector<int32_t>(7, -1));
   CHECK(depot.Get(99) == nullptr);
   // The empty stack (nothing but memtide's own frames was captured) is a stack too.
   CHECK(depot.Intern(nullptr, 0, StackDepot::Hash(nullptr, 0)) == 4);
   CHECK(depot.Intern(nullptr, 0, StackDepot::Hash(nullptr, 0)) == 4);
+}
+
+TEST_CASE("stacks that share outer frames share their segments and still read back whole") {
+  StackDepot depot(nullptr);
+  // 1000 stacks of 48 frames (six segments) whose 40 outer frames are one of two paths: 2 x 5 shared segments
+  // plus one innermost segment each.
+  const auto outer_a = MakeStack(7, 40);
+  const auto outer_b = MakeStack(8, 40);
+  std::vector<std::vector<uintptr_t>> stacks;
+  for (uint64_t s = 0; s < 1000; ++s) {
+    std::vector<uintptr_t> frames = MakeStack(1000 + s, 8);
+    const auto& outer = s % 2 == 0 ? outer_a : outer_b;
+    frames.insert(frames.end(), outer.begin(), outer.end());
+    stacks.push_back(frames);
+  }
+  std::vector<uint32_t> ids;
+  for (const auto& frames : stacks) ids.push_back(Intern(depot, frames));
+  for (size_t s = 0; s < stacks.size(); ++s) {
+    REQUIRE(Intern(depot, stacks[s]) == ids[s]);
+    REQUIRE(Copy(depot, ids[s]).frames == stacks[s]);
+  }
+  CHECK(depot.MaxId() == 1000);
+  // Flat, the frames alone would be 1000 x 48 x 12 bytes = 576,000; shared, the outer ones are stored twice.
+  const size_t frame_bytes = (1000 * 8 + 2 * 40) * (sizeof(uintptr_t) + sizeof(int32_t));
+  MESSAGE("depot: " << depot.MemoryBytes() << " bytes for 1000 stacks of 48 frames; their unshared frames take "
+                    << frame_bytes);
+  // The arena grows in 256 KiB blocks: one holds all of it (the flat layout needed three).
+  CHECK(depot.MemoryBytes() < size_t{512} << 10);
+}
+
+TEST_CASE("a stack, its prefix, its extension and one that differs in an outer segment stay apart") {
+  StackDepot depot(nullptr);
+  const auto base = MakeStack(21, 24);  // three full segments
+  auto longer = base;
+  longer.push_back(0x123450);  // one more outermost frame: every segment boundary moves
+  auto shorter = base;
+  shorter.pop_back();
+  auto outer_differs = base;
+  outer_differs[23] ^= 0x40;  // the outermost segment only
+  auto inner_differs = base;
+  inner_differs[0] ^= 0x40;
+  const std::vector<std::vector<uintptr_t>> all = {base, longer, shorter, outer_differs, inner_differs,
+                                                   MakeStack(22, kMaxStackDepth)};
+  std::vector<uint32_t> ids;
+  for (const auto& frames : all) ids.push_back(Intern(depot, frames));
+  for (size_t i = 0; i < all.size(); ++i) {
+    for (size_t j = i + 1; j < all.size(); ++j) CHECK(ids[i] != ids[j]);
+    CHECK(Intern(depot, all[i]) == ids[i]);
+    CHECK(Copy(depot, ids[i]).frames == all[i]);
+    CHECK(depot.Find(all[i].data(), static_cast<uint32_t>(all[i].size()),
+                     StackDepot::Hash(all[i].data(), static_cast<uint32_t>(all[i].size()))) == ids[i]);
+  }
 }
 
 TEST_CASE("a hash collision never merges two stacks") {
@@ -96,6 +161,7 @@ TEST_CASE("threads interning overlapping stacks concurrently agree on every id")
   for (int s = 0; s < kStacks; ++s) {
     REQUIRE(seen[0][s] != 0);
     for (int t = 1; t < kThreads; ++t) REQUIRE(seen[t][s] == seen[0][s]);
+    REQUIRE(Copy(depot, seen[0][s]).frames == MakeStack(static_cast<uint64_t>(s) * 7777, 4 + s % 9));
   }
   CHECK(depot.MaxId() == kStacks);
 }
@@ -114,16 +180,15 @@ TEST_CASE("a new stack's frames are resolved against the module map") {
   REQUIRE(libc_function != nullptr);
   const std::vector<uintptr_t> frames = {CodeAddressHere(), reinterpret_cast<uintptr_t>(libc_function), 0x10};
   const uint32_t id = Intern(depot, frames);
-  const StackRecord* record = depot.Get(id);
-  REQUIRE(record != nullptr);
+  const std::vector<int32_t> resolved = Copy(depot, id).modules;
   const std::vector<ModuleInfo> known = modules.Modules();
-  REQUIRE(record->modules()[0] >= 0);
+  REQUIRE(resolved[0] >= 0);
   char exe[4096];
   REQUIRE(realpath("/proc/self/exe", exe) != nullptr);
-  CHECK(known[record->modules()[0]].path == exe);
-  REQUIRE(record->modules()[1] >= 0);
-  CHECK(known[record->modules()[1]].path.find("libc.so") != std::string::npos);
-  CHECK(record->modules()[2] == -1);
+  CHECK(known[resolved[0]].path == exe);
+  REQUIRE(resolved[1] >= 0);
+  CHECK(known[resolved[1]].path.find("libc.so") != std::string::npos);
+  CHECK(resolved[2] == -1);
 }
 
 }  // namespace

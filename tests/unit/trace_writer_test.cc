@@ -27,7 +27,7 @@ std::set<std::string> Keys(const nlohmann::json& object) {
   return keys;
 }
 
-// Frame storage for the example stacks (TraceStack points into the depot's records in the module).
+// Frame storage for the example stacks (StacksFromArrays points into it).
 const uintptr_t kBase = 0x7f0000000000;
 const uintptr_t kStackOne[] = {kBase + 0x1234, 0xdeadbeef};
 const int32_t kModulesOne[] = {0, -1};
@@ -42,7 +42,7 @@ TraceContents Example() {
   contents.sample_mean_bytes = 524288;
   contents.totals = {1000.4, 10.6, 5000, 50, 40, 12345.5};
   contents.modules.push_back({"/usr/lib/x86_64-linux-gnu/libc.so.6", "abcd", kBase, kBase + 0x1000, kBase + 0x100000});
-  contents.stacks.push_back({1, 2, kStackOne, kModulesOne});
+  contents.stacks = StacksFromArrays({{1, 2, kStackOne, kModulesOne}});
   SiteCounters site;
   site.site = 1;
   site.live_bytes = 1000.4;
@@ -115,7 +115,7 @@ TEST_CASE("stacks share their outer frames as call-tree nodes; a frame is writte
   const uintptr_t third[] = {kBase + 0x30, run, main_frame};  // parse's address, as another stack's leaf
   const int32_t modules[] = {0, 0, 0, 0};
   TraceContents contents = Example();
-  contents.stacks = {{1, 4, first, modules}, {2, 4, second, modules}, {3, 3, third, modules}};
+  contents.stacks = StacksFromArrays({{1, 4, first, modules}, {2, 4, second, modules}, {3, 3, third, modules}});
   contents.sites.clear();
   for (uint32_t id = 1; id <= 3; ++id) {
     SiteCounters site;
@@ -149,7 +149,7 @@ TEST_CASE("a site whose stack is not given is left out, and so are frames no wri
 
 TEST_CASE("a stack of no frame is node -1") {
   TraceContents contents = Example();
-  contents.stacks[0].depth = 0;
+  contents.stacks = StacksFromArrays({{1, 0, kStackOne, kModulesOne}});
   const nlohmann::json trace = Document(contents);
   REQUIRE(trace["sites"].size() == 1);
   CHECK(trace["sites"][0][0] == -1);
@@ -161,12 +161,12 @@ TEST_CASE("the text streams in chunks; the sink's first error stops it") {
   static uintptr_t frames[20000];
   static int32_t modules[20000];
   TraceContents contents = Example();
-  contents.stacks.clear();
+  std::vector<TraceStack> stacks;
   contents.sites.clear();
   for (uint32_t i = 0; i < 20000; ++i) {
     frames[i] = kBase + 0x100 + i;
     modules[i] = 0;
-    contents.stacks.push_back({i + 1, 1, &frames[i], &modules[i]});
+    stacks.push_back({i + 1, 1, &frames[i], &modules[i]});
     SiteCounters site;
     site.site = i + 1;
     site.allocated_bytes = 123456789;
@@ -175,6 +175,7 @@ TEST_CASE("the text streams in chunks; the sink's first error stops it") {
     site.size_count = 1;
     contents.sites.push_back(site);
   }
+  contents.stacks = StacksFromArrays(std::move(stacks));
   std::vector<size_t> chunks;
   std::string text;
   CHECK(WriteTrace(contents, [&](std::string_view chunk) {
