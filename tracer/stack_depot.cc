@@ -164,18 +164,27 @@ bool StackDepot::GrowSegmentIndex() {
   return true;
 }
 
-const StackSegment* StackDepot::FindOrAddSegment(const StackSegment* outer, const uintptr_t* frames,
-                                                 const int32_t* modules, uint32_t count) {
-  const uint64_t hash = Mix64(Hash(frames, count) + reinterpret_cast<uintptr_t>(outer) * 0x9e3779b97f4a7c15ull);
-  for (size_t i = segments_.slots == nullptr ? 0 : hash & segments_.mask; segments_.slots != nullptr;
-       i = (i + 1) & segments_.mask) {
+uint64_t StackDepot::SegmentHash(const StackSegment* outer, const uintptr_t* frames, uint32_t count) {
+  return Mix64(Hash(frames, count) + reinterpret_cast<uintptr_t>(outer) * 0x9e3779b97f4a7c15ull);
+}
+
+const StackSegment* StackDepot::FindSegment(const StackSegment* outer, const uintptr_t* frames, uint32_t count,
+                                            uint64_t hash) const {
+  if (segments_.slots == nullptr) return nullptr;
+  for (size_t i = hash & segments_.mask;; i = (i + 1) & segments_.mask) {
     const StackSegment* segment = segments_.slots[i];
-    if (segment == nullptr) break;
+    if (segment == nullptr) return nullptr;
     if (segment->hash == hash && segment->outer == outer && segment->count == count &&
         memcmp(segment->frames(), frames, count * sizeof(uintptr_t)) == 0) {
       return segment;
     }
   }
+}
+
+const StackSegment* StackDepot::FindOrAddSegment(const StackSegment* outer, const uintptr_t* frames,
+                                                 const int32_t* modules, uint32_t count) {
+  const uint64_t hash = SegmentHash(outer, frames, count);
+  if (const StackSegment* found = FindSegment(outer, frames, count, hash)) return found;
   if ((segments_.used + 1) * 2 > segments_.mask + 1 && !GrowSegmentIndex()) return nullptr;
   auto* segment = static_cast<StackSegment*>(AllocateFromArena(SegmentBytes(count)));
   if (segment == nullptr) return nullptr;
@@ -190,6 +199,19 @@ const StackSegment* StackDepot::FindOrAddSegment(const StackSegment* outer, cons
   segments_.slots[i] = segment;
   ++segments_.used;
   return segment;
+}
+
+uint32_t StackDepot::StoredOuterFrames(const uintptr_t* frames, uint32_t depth) {
+  SpinLockHolder hold(segment_lock_);
+  const StackSegment* segment = nullptr;
+  uint32_t end = depth;
+  while (end > 0) {
+    const uint32_t count = end < kSegmentFrames ? end : kSegmentFrames;
+    segment = FindSegment(segment, frames + end - count, count, SegmentHash(segment, frames + end - count, count));
+    if (segment == nullptr) break;
+    end -= count;
+  }
+  return depth - end;
 }
 
 const StackSegment* StackDepot::InternSegments(const uintptr_t* frames, const int32_t* modules, uint32_t depth,
@@ -245,13 +267,17 @@ uint32_t StackDepot::Intern(const uintptr_t* frames, uint32_t depth, uint64_t ha
   uint32_t id = Find(frames, depth, hash);
   if (id != 0) return id;
 
-  // Before the shard lock: resolution may enter the loader (module_map.h).
+  // Before any lock of ours: resolution may enter the loader (module_map.h). Only the frames of segments not
+  // stored yet need it (segments are never removed, so those found now are still there below): a new stack
+  // mostly adds one or two segments to outer ones other stacks already have.
   int32_t modules[kMaxStackDepth];
-  if (modules_ != nullptr) {
-    modules_->Resolve(frames, depth, modules);
+  const uint32_t unresolved = depth - StoredOuterFrames(frames, depth);
+  if (modules_ != nullptr && unresolved > 0) {
+    modules_->Resolve(frames, unresolved, modules);
   } else {
-    for (uint32_t i = 0; i < depth; ++i) modules[i] = -1;
+    for (uint32_t i = 0; i < unresolved; ++i) modules[i] = -1;
   }
+  for (uint32_t i = unresolved; i < depth; ++i) modules[i] = -1;  // in stored segments: never copied
 
   // Segments before the record: a published record's segments are all there. A stack another thread is
   // inserting at the same time finds the same segments here.
