@@ -4,27 +4,16 @@
 
 namespace memtide::internal {
 
-void SiteStats::Record(PendingSiteChanges& pending, uint32_t site, uint64_t version, double bytes, double blocks,
-                       bool allocation, uint64_t requested) {
-  const PeakAccumulator change{version, bytes, blocks, 0, 0};
-  PendingSiteChanges::Entry* entry = nullptr;
-  for (int i = 0; i < pending.count_; ++i) {
-    if (pending.entries_[i].site == site) {
-      entry = &pending.entries_[i];
-      break;
-    }
-  }
-  if (entry == nullptr) {
-    if (pending.count_ == PendingSiteChanges::kEntries) Flush(pending);
-    entry = &pending.entries_[pending.count_++];
-    entry->site = site;
-    entry->size_count = 0;
-    entry->change = change;
-    entry->allocated_bytes = 0;
-    entry->allocations = 0;
-  } else {
-    entry->change.Merge(change);
-  }
+void SiteStats::RecordNew(PendingSiteChanges& pending, uint32_t site, uint64_t version, double bytes, double blocks,
+                          bool allocation, uint64_t requested) {
+  if (pending.count_ == PendingSiteChanges::kEntries) Flush(pending);
+  pending.last_ = pending.count_;
+  PendingSiteChanges::Entry* entry = &pending.entries_[pending.count_++];
+  entry->site = site;
+  entry->size_count = 0;
+  entry->change = PeakAccumulator{version, bytes, blocks, 0, 0};
+  entry->allocated_bytes = 0;
+  entry->allocations = 0;
   if (allocation) {
     entry->allocated_bytes += bytes;
     entry->allocations += blocks;
@@ -45,6 +34,7 @@ void SiteStats::Flush(PendingSiteChanges& pending) {
     for (uint32_t s = 0; s < entry.size_count; ++s) AddSize(record->sizes, &record->size_count, entry.sizes[s]);
   }
   pending.count_ = 0;
+  pending.last_ = 0;
 }
 
 void SiteStats::FlushTotal(int64_t* unflushed) {

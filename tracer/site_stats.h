@@ -105,6 +105,7 @@ class PendingSiteChanges {
     uint64_t sizes[kMaxSiteSizes];
   };
   int count_ = 0;
+  int last_ = 0;  // the entry recorded to last: a shard's blocks mostly come from one or two sites in a row
   Entry entries_[kEntries];
 };
 
@@ -125,8 +126,27 @@ class SiteStats {
   // Hot path, under the lock that guards `pending` (a live-table shard's). Allocation-free; when the buffer
   // is full, merges it first (takes each of its sites' locks). `bytes`/`blocks` are negative for a free;
   // `allocation` adds to the allocated figures and `requested` to the sizes. The site must be Prepare'd.
+  // Inline: it runs twice per traced malloc/free pair, and with no new peak since the entry's last change (the
+  // common case) the merge is two additions.
   void Record(PendingSiteChanges& pending, uint32_t site, uint64_t version, double bytes, double blocks,
-              bool allocation, uint64_t requested);
+              bool allocation, uint64_t requested) {
+    PendingSiteChanges::Entry* entry = &pending.entries_[pending.last_];
+    if (pending.last_ >= pending.count_ || entry->site != site) {
+      entry = FindPending(pending, site);
+      if (entry == nullptr) return RecordNew(pending, site, version, bytes, blocks, allocation, requested);
+    }
+    if (version == entry->change.version) {
+      entry->change.live_bytes += bytes;
+      entry->change.live_blocks += blocks;
+    } else {
+      entry->change.Merge(PeakAccumulator{version, bytes, blocks, 0, 0});
+    }
+    if (allocation) {
+      entry->allocated_bytes += bytes;
+      entry->allocations += blocks;
+      AddSize(entry->sizes, &entry->size_count, requested);
+    }
+  }
 
   // Merges and empties a buffer (under the lock that guards it). Takes each site's lock; allocation-free.
   void Flush(PendingSiteChanges& pending);
@@ -188,6 +208,20 @@ class SiteStats {
     // approximation documented above).
     std::atomic<uint64_t> version{0};
   };
+
+  // The pending entry of a site (and it becomes the last one), or null.
+  static PendingSiteChanges::Entry* FindPending(PendingSiteChanges& pending, uint32_t site) {
+    for (int i = 0; i < pending.count_; ++i) {
+      if (pending.entries_[i].site == site) {
+        pending.last_ = i;
+        return &pending.entries_[i];
+      }
+    }
+    return nullptr;
+  }
+  // Record's path for a site with no pending entry: a new entry, merging the buffer first when it is full.
+  void RecordNew(PendingSiteChanges& pending, uint32_t site, uint64_t version, double bytes, double blocks,
+                 bool allocation, uint64_t requested);
 
   static void AddSize(uint64_t* sizes, uint32_t* count, uint64_t size) {
     if (*count >= kMaxSiteSizes) return;
