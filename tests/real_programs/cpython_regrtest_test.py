@@ -76,8 +76,10 @@ def regrtest(scratch, mode, preload, args, tag):
     junit = os.path.join(workdir, "junit.xml")
     log = os.path.join(workdir, "log")
     # -j1: one module at a time, each in a fresh worker process, so a module that crashes or hangs loses
-    # its own results only. Sequential all the same: these tests time signals and timers.
-    cmd = [PYTHON, "-m", "test", "-j1", "--timeout", str(PER_MODULE_TIMEOUT_S), "--junit-xml", junit] + args
+    # its own results only. Sequential all the same: these tests time signals and timers. -v: a worker that
+    # dies leaves the names of the cases it ran in the log (once test_subprocess's worker exited with status
+    # 1 and no output at all under the preload, in one CI run of several, and nothing said where).
+    cmd = [PYTHON, "-m", "test", "-j1", "-v", "--timeout", str(PER_MODULE_TIMEOUT_S), "--junit-xml", junit] + args
     with open(log, "wb") as out:
         subprocess.run(cmd, cwd=workdir, env=clean_env(workdir, preload if mode == "preload" else None),
                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
