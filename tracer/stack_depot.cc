@@ -201,35 +201,36 @@ const StackSegment* StackDepot::FindOrAddSegment(const StackSegment* outer, cons
   return segment;
 }
 
-uint32_t StackDepot::StoredOuterFrames(const uintptr_t* frames, uint32_t depth) {
+StackDepot::SegmentWalk StackDepot::FindStoredSegments(const uintptr_t* frames, uint32_t depth) {
   SpinLockHolder hold(segment_lock_);
-  const StackSegment* segment = nullptr;
-  uint32_t end = depth;
-  while (end > 0) {
-    const uint32_t count = end < kSegmentFrames ? end : kSegmentFrames;
-    segment = FindSegment(segment, frames + end - count, count, SegmentHash(segment, frames + end - count, count));
+  SegmentWalk walk{nullptr, depth};
+  while (walk.end > 0) {
+    const uint32_t count = walk.end < kSegmentFrames ? walk.end : kSegmentFrames;
+    const uintptr_t* run = frames + walk.end - count;
+    const StackSegment* segment = FindSegment(walk.segment, run, count, SegmentHash(walk.segment, run, count));
     if (segment == nullptr) break;
-    end -= count;
+    walk = {segment, walk.end - count};
   }
-  return depth - end;
+  return walk;
 }
 
-const StackSegment* StackDepot::InternSegments(const uintptr_t* frames, const int32_t* modules, uint32_t depth,
+const StackSegment* StackDepot::InternSegments(const uintptr_t* frames, const int32_t* modules, SegmentWalk walk,
                                                bool* failed) {
   *failed = false;
   SpinLockHolder hold(segment_lock_);
-  const StackSegment* segment = nullptr;
-  // Outermost first: frames [end - count, end), the last segment taking what is left down to frame 0.
-  for (uint32_t end = depth; end > 0;) {
-    const uint32_t count = end < kSegmentFrames ? end : kSegmentFrames;
-    segment = FindOrAddSegment(segment, frames + end - count, modules + end - count, count);
+  // Outermost first, from where FindStoredSegments stopped: frames [end - count, end), the last segment taking
+  // what is left down to frame 0.
+  while (walk.end > 0) {
+    const uint32_t count = walk.end < kSegmentFrames ? walk.end : kSegmentFrames;
+    const StackSegment* segment =
+        FindOrAddSegment(walk.segment, frames + walk.end - count, modules + walk.end - count, count);
     if (segment == nullptr) {
       *failed = true;
       return nullptr;
     }
-    end -= count;
+    walk = {segment, walk.end - count};
   }
-  return segment;
+  return walk.segment;
 }
 
 bool StackDepot::InsertSlot(Shard& shard, uint64_t hash, uint32_t id) {
@@ -271,18 +272,17 @@ uint32_t StackDepot::Intern(const uintptr_t* frames, uint32_t depth, uint64_t ha
   // stored yet need it (segments are never removed, so those found now are still there below): a new stack
   // mostly adds one or two segments to outer ones other stacks already have.
   int32_t modules[kMaxStackDepth];
-  const uint32_t unresolved = depth - StoredOuterFrames(frames, depth);
-  if (modules_ != nullptr && unresolved > 0) {
-    modules_->Resolve(frames, unresolved, modules);
+  const SegmentWalk stored = FindStoredSegments(frames, depth);
+  if (modules_ != nullptr && stored.end > 0) {
+    modules_->Resolve(frames, stored.end, modules);
   } else {
-    for (uint32_t i = 0; i < unresolved; ++i) modules[i] = -1;
+    for (uint32_t i = 0; i < stored.end; ++i) modules[i] = -1;
   }
-  for (uint32_t i = unresolved; i < depth; ++i) modules[i] = -1;  // in stored segments: never copied
 
   // Segments before the record: a published record's segments are all there. A stack another thread is
   // inserting at the same time finds the same segments here.
   bool failed = false;
-  const StackSegment* innermost = InternSegments(frames, modules, depth, &failed);
+  const StackSegment* innermost = InternSegments(frames, modules, stored, &failed);
   if (failed) return 0;
 
   Shard& shard = shards_[hash >> (64 - kShardBits)];

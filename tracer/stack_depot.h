@@ -122,11 +122,19 @@ class StackDepot {
   uint32_t FindIn(const Table* table, const uintptr_t* frames, uint32_t depth, uint64_t hash) const;
   // Under the shard lock.
   bool InsertSlot(Shard& shard, uint64_t hash, uint32_t id);
-  // The stack's segments, the missing ones added; its innermost one (null for depth 0, or when out of memory:
-  // *failed). Takes segment_lock_.
-  const StackSegment* InternSegments(const uintptr_t* frames, const int32_t* modules, uint32_t depth, bool* failed);
-  // How many of the stack's outer frames lie in segments already stored. Takes segment_lock_.
-  uint32_t StoredOuterFrames(const uintptr_t* frames, uint32_t depth);
+  // How far a stack's segments are stored, from the outermost: the innermost stored one (null: none) and the
+  // frames [0, end) it leaves.
+  struct SegmentWalk {
+    const StackSegment* segment;
+    uint32_t end;
+  };
+  // Takes segment_lock_.
+  SegmentWalk FindStoredSegments(const uintptr_t* frames, uint32_t depth);
+  // Adds the segments for frames [0, walk.end) below walk.segment (those another thread added meanwhile are
+  // found, not added again); returns the stack's innermost segment (null for depth 0, or when out of memory:
+  // *failed). Segments are never removed, so a walk stays valid after the lock is dropped. Takes segment_lock_.
+  const StackSegment* InternSegments(const uintptr_t* frames, const int32_t* modules, SegmentWalk walk,
+                                     bool* failed);
   static uint64_t SegmentHash(const StackSegment* outer, const uintptr_t* frames, uint32_t count);
   // Under segment_lock_.
   const StackSegment* FindSegment(const StackSegment* outer, const uintptr_t* frames, uint32_t count,
