@@ -4,21 +4,16 @@
 
 namespace memtide::internal {
 
-void SiteStats::RecordNew(PendingSiteChanges& pending, uint32_t site, uint64_t version, double bytes, double blocks,
-                          bool allocation, uint64_t requested) {
+PendingSiteChanges::Entry* SiteStats::NewPending(PendingSiteChanges& pending, uint32_t site, uint64_t version) {
   if (pending.count_ == PendingSiteChanges::kEntries) Flush(pending);
   pending.last_ = pending.count_;
   PendingSiteChanges::Entry* entry = &pending.entries_[pending.count_++];
   entry->site = site;
   entry->size_count = 0;
-  entry->change = PeakAccumulator{version, bytes, blocks, 0, 0};
+  entry->change = PeakAccumulator{version, 0, 0, 0, 0};
   entry->allocated_bytes = 0;
   entry->allocations = 0;
-  if (allocation) {
-    entry->allocated_bytes += bytes;
-    entry->allocations += blocks;
-    AddSize(entry->sizes, &entry->size_count, requested);
-  }
+  return entry;
 }
 
 void SiteStats::Flush(PendingSiteChanges& pending) {

@@ -133,7 +133,7 @@ class SiteStats {
     PendingSiteChanges::Entry* entry = &pending.entries_[pending.last_];
     if (pending.last_ >= pending.count_ || entry->site != site) {
       entry = FindPending(pending, site);
-      if (entry == nullptr) return RecordNew(pending, site, version, bytes, blocks, allocation, requested);
+      if (entry == nullptr) entry = NewPending(pending, site, version);
     }
     if (version == entry->change.version) {
       entry->change.live_bytes += bytes;
@@ -219,9 +219,8 @@ class SiteStats {
     }
     return nullptr;
   }
-  // Record's path for a site with no pending entry: a new entry, merging the buffer first when it is full.
-  void RecordNew(PendingSiteChanges& pending, uint32_t site, uint64_t version, double bytes, double blocks,
-                 bool allocation, uint64_t requested);
+  // An empty entry for a site with none, tagged `version` (the buffer merged first when it is full).
+  PendingSiteChanges::Entry* NewPending(PendingSiteChanges& pending, uint32_t site, uint64_t version);
 
   static void AddSize(uint64_t* sizes, uint32_t* count, uint64_t size) {
     if (*count >= kMaxSiteSizes) return;
