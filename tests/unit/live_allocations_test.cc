@@ -98,6 +98,24 @@ TEST_CASE("memory per live block stays under 64 bytes") {
                          << 64 * 49 + 1 << " blocks)");
 }
 
+TEST_CASE("blocks on page and 64 KiB boundaries spread over the table like 16-byte neighbours") {
+  // The home slot comes from the address's top product bits, so aligned addresses (mmap'd blocks, arenas' page
+  // runs) do not pile into a few probe runs. A run of 64 would mean a free walks 16 cache lines.
+  for (const uintptr_t step : {uintptr_t{16}, uintptr_t{4096}, uintptr_t{65536}, uintptr_t{2} << 20}) {
+    FullTable table;
+    FullLiveValue old{};
+    for (uintptr_t i = 0; i < 50000; ++i) table.Insert(0x7f0000000000 + i * step, {1, 1}, &old);
+    // Remove every other block and insert them back: backward shifts over runs of aligned keys.
+    FullLiveValue removed{};
+    for (uintptr_t i = 0; i < 50000; i += 2) REQUIRE(table.Remove(0x7f0000000000 + i * step, &removed));
+    for (uintptr_t i = 0; i < 50000; i += 2) table.Insert(0x7f0000000000 + i * step, {2, 2}, &old);
+    CHECK(table.Size() == 50000);
+    const size_t longest = table.LongestProbe();
+    MESSAGE("step " << step << ": longest probe " << longest);
+    CHECK(longest < 64);
+  }
+}
+
 TEST_CASE("huge sizes table and sample values") {
   LiveAllocations<uint64_t> huge;
   uint64_t old = 0;
