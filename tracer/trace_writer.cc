@@ -14,6 +14,8 @@
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "nlohmann/json.hpp"
 
 #include "trace_file.h"
@@ -54,6 +56,12 @@ namespace {
 // The written stacks as one call tree (trace_file.h "frames" and "nodes"), built outermost frame first so that
 // stacks sharing their outer frames share nodes. A frame is its runtime address and the module index it had
 // when first seen (an address reused by another library after a dlclose is another frame).
+//
+// Built at exit, when a process under a container limit can least afford it: a PyTorch import's 600,000
+// stacks make millions of nodes. So a node is 8 bytes, and the indexes hold only 4-byte node and frame numbers,
+// hashed and compared through the vectors they index: 5 bytes per index slot, where maps from (parent, frame)
+// and (address, module) took 17 and 25, and a node 16. The PyTorch import's peak RSS with a trace file at
+// exit went from 698 to 601 MB (499 MB without the file).
 class CallTree {
  public:
   // The node of the stack's innermost frame; -1 for a stack of no frame. The outer frames it shares with the
@@ -71,11 +79,13 @@ class CallTree {
     int64_t parent = shared == 0 ? -1 : path_[shared - 1];
     for (size_t k = shared; k < depth; ++k) {
       const size_t i = depth - 1 - k;
-      const uint32_t frame = FrameIndex(addresses[i], modules[i]);
-      const uint64_t key = (static_cast<uint64_t>(parent + 1) << 32) | frame;
-      auto [slot, inserted] = node_index_.try_emplace(key, static_cast<uint32_t>(nodes_.size()));
-      if (inserted) nodes_.push_back({parent, frame});
-      parent = slot->second;
+      const Node node{static_cast<uint32_t>(parent + 1), FrameIndex(addresses[i], modules[i])};
+      auto found = node_index_.find(node);
+      if (found == node_index_.end()) {
+        nodes_.push_back(node);
+        found = node_index_.insert(static_cast<uint32_t>(nodes_.size() - 1)).first;
+      }
+      parent = *found;
       path_.push_back(parent);
     }
     previous_addresses_ = addresses;
@@ -88,24 +98,62 @@ class CallTree {
     int32_t module;
   };
   struct Node {
-    int64_t parent;
+    uint32_t parent_plus_one;  // 0: the outermost frame
     uint32_t frame;
+    int64_t parent() const { return static_cast<int64_t>(parent_plus_one) - 1; }
   };
   const std::vector<Frame>& frames() const { return frames_; }
   const std::vector<Node>& nodes() const { return nodes_; }
 
  private:
+  // Sets of indexes into a vector, looked up by the element itself (absl's heterogeneous lookup).
+  template <typename Element>
+  struct IndexedBy {
+    using is_transparent = void;
+    const std::vector<Element>* elements;
+    const Element& Of(uint32_t index) const { return (*elements)[index]; }
+    const Element& Of(const Element& element) const { return element; }
+  };
+  struct NodeHash : IndexedBy<Node> {
+    template <typename Key>
+    size_t operator()(const Key& key) const {
+      const Node& node = this->Of(key);
+      return absl::HashOf(node.parent_plus_one, node.frame);
+    }
+  };
+  struct NodeEq : IndexedBy<Node> {
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return this->Of(a).parent_plus_one == this->Of(b).parent_plus_one && this->Of(a).frame == this->Of(b).frame;
+    }
+  };
+  struct FrameHash : IndexedBy<Frame> {
+    template <typename Key>
+    size_t operator()(const Key& key) const {
+      const Frame& frame = this->Of(key);
+      return absl::HashOf(frame.address, frame.module);
+    }
+  };
+  struct FrameEq : IndexedBy<Frame> {
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return this->Of(a).address == this->Of(b).address && this->Of(a).module == this->Of(b).module;
+    }
+  };
+
   uint32_t FrameIndex(uintptr_t address, int32_t module) {
-    auto [slot, inserted] = frame_index_.try_emplace(std::make_pair(address, module),
-                                                     static_cast<uint32_t>(frames_.size()));
-    if (inserted) frames_.push_back({address, module});
-    return slot->second;
+    const Frame frame{address, module};
+    auto found = frame_index_.find(frame);
+    if (found != frame_index_.end()) return *found;
+    frames_.push_back(frame);
+    frame_index_.insert(static_cast<uint32_t>(frames_.size() - 1));
+    return static_cast<uint32_t>(frames_.size() - 1);
   }
 
-  absl::flat_hash_map<std::pair<uintptr_t, int32_t>, uint32_t> frame_index_;
-  absl::flat_hash_map<uint64_t, uint32_t> node_index_;  // (parent + 1) << 32 | frame -> node
   std::vector<Frame> frames_;
   std::vector<Node> nodes_;
+  absl::flat_hash_set<uint32_t, FrameHash, FrameEq> frame_index_{0, FrameHash{{&frames_}}, FrameEq{{&frames_}}};
+  absl::flat_hash_set<uint32_t, NodeHash, NodeEq> node_index_{0, NodeHash{{&nodes_}}, NodeEq{{&nodes_}}};
   std::vector<uintptr_t> previous_addresses_;
   std::vector<int32_t> previous_modules_;
   std::vector<int64_t> path_;
@@ -227,7 +275,7 @@ int WriteTrace(const TraceContents& contents, const ChunkSink& sink) {
   }
   out.Raw("],\n\"nodes\":[");
   for (size_t i = 0; i < tree.nodes().size(); ++i) {
-    out.Raw(i == 0 ? "[" : ",[").Int(tree.nodes()[i].parent).Raw(",").Unsigned(tree.nodes()[i].frame).Raw("]");
+    out.Raw(i == 0 ? "[" : ",[").Int(tree.nodes()[i].parent()).Raw(",").Unsigned(tree.nodes()[i].frame).Raw("]");
   }
   out.Raw("],\n\"site_fields\":[");
   for (size_t i = 0; i < std::size(kTraceSiteFields); ++i) {
