@@ -17,6 +17,7 @@
 
 #include "gpu_accounting.h"
 #include "heap_counters.h"
+#include "kept_open_files.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "memtide/segment.h"
@@ -56,7 +57,8 @@ void FormatInto(char* buffer, size_t size, fmt::format_string<Args...> format, A
 }
 
 int OpenExclusive(const char* path) {
-  return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // Moved up at once: the program may be scanning its own descriptors (kept_open_files.h).
+  return MoveAboveProgramDescriptors(open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
 }
 
 void FillIdentity(Segment* segment, pid_t pid, uint64_t start_ticks) {
