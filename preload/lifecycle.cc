@@ -20,7 +20,6 @@
 #include "credential_hooks.h"
 #include "cuda_driver_hooks.h"
 #include "heap_counters.h"
-#include "kept_open_files.h"
 #include "log.h"
 #include "memory_policy.h"
 #include "memtide/segment.h"
@@ -71,7 +70,6 @@ void AfterForkInChild() {
   ResetCudaHooksInChild();
   ResetCredentialHooksInChild();
   ResetMonitorInChild();
-  CloseKeptFilesInChild();
   g_start_ns = MonotonicNs();
   g_initialized_pid = getpid();
   StartMonitorThread();
@@ -121,7 +119,6 @@ __attribute__((constructor)) void InitializeMemtide() {
   }
   SetVerboseLogging(g_options.verbose != 0);
   if (g_options.verbose) LogOptions();
-  KeepReadFilesOpen();  // before anything reads /proc or cgroup files (ConfigureMemoryPolicy does)
   ConfigureMemoryPolicy(g_options);
   g_initialized_pid = getpid();
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);

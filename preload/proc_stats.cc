@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "fmt/format.h"
-#include "kept_open_files.h"
 #include "memtide/segment.h"
 
 namespace memtide {
@@ -153,13 +152,6 @@ bool ReadCgroupV2(const char* cgroup_path, CgroupMemory* out) {
 
 ssize_t ReadSmallFile(const char* path, char* buffer, size_t size) {
   int saved_errno = errno;
-  if (ReadFilesKeptOpen()) {
-    const ssize_t kept = ReadThroughKeptFile(path, buffer, size);
-    if (kept != kNotKept) {
-      errno = saved_errno;
-      return kept;
-    }
-  }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     errno = saved_errno;

@@ -17,7 +17,6 @@
 
 #include "gpu_accounting.h"
 #include "heap_counters.h"
-#include "kept_open_files.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "memtide/segment.h"
@@ -57,8 +56,7 @@ void FormatInto(char* buffer, size_t size, fmt::format_string<Args...> format, A
 }
 
 int OpenExclusive(const char* path) {
-  // Moved up at once: the program may be scanning its own descriptors (kept_open_files.h).
-  return MoveAboveProgramDescriptors(open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
 void FillIdentity(Segment* segment, pid_t pid, uint64_t start_ticks) {
