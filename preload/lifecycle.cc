@@ -25,6 +25,8 @@
 #include "memtide/segment.h"
 #include "mmap_accounting.h"
 #include "monitor_thread.h"
+#include "private_descriptors.h"
+#include "proc_stats.h"
 #include "real_symbols.h"
 #include "segment_writer.h"
 #include "thread_state.h"
@@ -70,6 +72,7 @@ void AfterForkInChild() {
   ResetCudaHooksInChild();
   ResetCredentialHooksInChild();
   ResetMonitorInChild();
+  ResetPrivateDescriptorsInChild();
   g_start_ns = MonotonicNs();
   g_initialized_pid = getpid();
   StartMonitorThread();
@@ -120,6 +123,7 @@ __attribute__((constructor)) void InitializeMemtide() {
   SetVerboseLogging(g_options.verbose != 0);
   if (g_options.verbose) LogOptions();
   ConfigureMemoryPolicy(g_options);
+  SetFileWorkRunner(RunWithPrivateDescriptors);  // once the monitor has started that thread
   g_initialized_pid = getpid();
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
   StartTracer(g_options);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "memory_policy.h"
 #include "memtide/segment.h"
+#include "private_descriptors.h"
 #include "proc_stats.h"
 #include "real_symbols.h"
 #include "segment_writer.h"
@@ -68,6 +69,7 @@ void WakeFromFreePath() {
 // The kernel keeps counting a main thread that called pthread_exit (a zombie leader) until the process ends.
 bool OnlyThisThreadIsLeft() {
   int64_t threads = g_process_threads.load(std::memory_order_relaxed);
+  if (PrivateDescriptorThreadRunning()) --threads;  // memtide's other thread
   if (threads == 1) return true;
   if (threads != 2) return false;
   char stat[512];
@@ -78,6 +80,7 @@ bool OnlyThisThreadIsLeft() {
 
 void* MonitorMain(void*) {
   tls_state.guard_depth = 1;  // nothing this thread does is the program's memory
+  StartPrivateDescriptorThread();  // before the first file is read
   const Options& options = RuntimeOptions();
   LockPublishing();
   RemoveSegmentOfEarlierImage(options.dir.text);
@@ -166,6 +169,7 @@ bool PauseMonitorThread() {
   syscall(SYS_futex, &g_local_wake, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   WakeFromFreePath();
   pthread_join(g_thread, nullptr);
+  StopPrivateDescriptorThread();  // the monitor started it; it starts it again when resumed
   g_running = false;
   g_pausing.store(false, std::memory_order_release);
   return true;

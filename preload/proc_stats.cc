@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "fmt/format.h"
 #include "memtide/segment.h"
 
@@ -150,13 +152,13 @@ bool ReadCgroupV2(const char* cgroup_path, CgroupMemory* out) {
 
 }  // namespace
 
-ssize_t ReadSmallFile(const char* path, char* buffer, size_t size) {
-  int saved_errno = errno;
+namespace {
+
+std::atomic<bool (*)(void (*)(void*), void*)> g_file_work_runner{nullptr};
+
+ssize_t ReadSmallFileHere(const char* path, char* buffer, size_t size) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    errno = saved_errno;
-    return -1;
-  }
+  if (fd < 0) return -1;
   size_t total = 0;
   while (total + 1 < size) {
     ssize_t got = read(fd, buffer + total, size - 1 - total);
@@ -166,8 +168,34 @@ ssize_t ReadSmallFile(const char* path, char* buffer, size_t size) {
   }
   close(fd);
   buffer[total] = '\0';
-  errno = saved_errno;
   return static_cast<ssize_t>(total);
+}
+
+struct SmallFileRead {
+  const char* path;
+  char* buffer;
+  size_t size;
+  ssize_t result;
+};
+
+void ReadSmallFileWork(void* argument) {
+  SmallFileRead* read = static_cast<SmallFileRead*>(argument);
+  read->result = ReadSmallFileHere(read->path, read->buffer, read->size);
+}
+
+}  // namespace
+
+void SetFileWorkRunner(bool (*run)(void (*work)(void*), void* argument)) {
+  g_file_work_runner.store(run, std::memory_order_release);
+}
+
+ssize_t ReadSmallFile(const char* path, char* buffer, size_t size) {
+  int saved_errno = errno;
+  SmallFileRead read{path, buffer, size, -1};
+  bool (*run)(void (*)(void*), void*) = g_file_work_runner.load(std::memory_order_acquire);
+  if (run == nullptr || !run(ReadSmallFileWork, &read)) ReadSmallFileWork(&read);
+  errno = saved_errno;
+  return read.result;
 }
 
 bool ReadProcessMemory(pid_t pid, ProcessMemory* out) {

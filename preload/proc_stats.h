@@ -48,8 +48,14 @@ bool ReadSystemMemory(SystemMemory* out);
 // Resident bytes of the calling process from /proc/self/statm (cheaper than status).
 int64_t ReadResidentBytes();
 
-// Reads a whole small file into `buffer` (NUL-terminated). Returns the length or -1.
+// Reads a whole small file into `buffer` (NUL-terminated). Returns the length or -1. Through the runner
+// below when one is set.
 ssize_t ReadSmallFile(const char* path, char* buffer, size_t size);
+
+// The preload has its file reads done on a thread with a descriptor table of its own
+// (preload/private_descriptors.h): `run` runs work(argument) there and returns true, or returns false and
+// the read happens on the calling thread. The CLI sets none.
+void SetFileWorkRunner(bool (*run)(void (*work)(void*), void* argument));
 
 }  // namespace memtide
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "memtide/segment.h"
 #include "mmap_accounting.h"
+#include "private_descriptors.h"
 
 namespace memtide::internal {
 namespace {
@@ -57,6 +58,34 @@ void FormatInto(char* buffer, size_t size, fmt::format_string<Args...> format, A
 
 int OpenExclusive(const char* path) {
   return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+// Creates the segment's temporary file, sizes it and maps it; the descriptor is closed before returning.
+struct SegmentFileCreation {
+  const char* path;
+  const char* failed_step;  // null on success
+  void* mapping;
+  int error;
+};
+
+void CreateAndMapSegmentFile(void* argument) {
+  SegmentFileCreation* creation = static_cast<SegmentFileCreation*>(argument);
+  int fd = OpenExclusive(creation->path);
+  if (fd < 0 && errno == EEXIST) {
+    // Left by an earlier image of this very process (pid and start time match) that exec'd mid-creation.
+    unlink(creation->path);
+    fd = OpenExclusive(creation->path);
+  }
+  if (fd < 0) {
+    creation->failed_step = "create";
+  } else if (ftruncate(fd, sizeof(Segment)) != 0) {
+    creation->failed_step = "size";
+  } else {
+    creation->mapping = mmap(nullptr, sizeof(Segment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (creation->mapping == MAP_FAILED) creation->failed_step = "map";
+  }
+  creation->error = errno;
+  if (fd >= 0) close(fd);
 }
 
 void FillIdentity(Segment* segment, pid_t pid, uint64_t start_ticks) {
@@ -114,24 +143,13 @@ bool CreateSegment(const char* directory) {
   FormatInto(g_path, sizeof(g_path), "{}/" MEMTIDE_SEGMENT_PREFIX "{}.{}", directory, pid, start_ticks);
   FormatInto(temporary, sizeof(temporary), "{}/." MEMTIDE_SEGMENT_PREFIX "{}.{}.tmp", directory, pid, start_ticks);
 
-  int fd = OpenExclusive(temporary);
-  if (fd < 0 && errno == EEXIST) {
-    // Left by an earlier image of this very process (pid and start time match) that exec'd mid-creation.
-    unlink(temporary);
-    fd = OpenExclusive(temporary);
-  }
-  const char* failed_step = nullptr;
-  void* mapping = MAP_FAILED;
-  if (fd < 0) {
-    failed_step = "create";
-  } else if (ftruncate(fd, sizeof(Segment)) != 0) {
-    failed_step = "size";
-  } else {
-    mapping = mmap(nullptr, sizeof(Segment), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (mapping == MAP_FAILED) failed_step = "map";
-  }
-  int saved_errno = errno;
-  if (fd >= 0) close(fd);
+  // On memtide's descriptor thread when there is one: the program never sees the file's descriptor.
+  SegmentFileCreation creation{temporary, nullptr, MAP_FAILED, 0};
+  if (!RunWithPrivateDescriptors(CreateAndMapSegmentFile, &creation)) CreateAndMapSegmentFile(&creation);
+  const char* failed_step = creation.failed_step;
+  void* mapping = creation.mapping;
+  int saved_errno = creation.error;
+  const bool file_created = failed_step == nullptr || strcmp(failed_step, "create") != 0;
   if (failed_step == nullptr) {
     FillIdentity(static_cast<Segment*>(mapping), pid, start_ticks);
     // The final name appears only once the identity is complete; it replaces the segment an earlier image
@@ -143,7 +161,7 @@ bool CreateSegment(const char* directory) {
   }
   if (failed_step != nullptr) {
     if (mapping != MAP_FAILED) munmap(mapping, sizeof(Segment));
-    if (fd >= 0) unlink(temporary);
+    if (file_created) unlink(temporary);
     g_create_failed = true;
     Log("cannot {} the stats segment in MEMTIDE_DIR='{}' ({}); counting goes on without it", failed_step, directory,
         strerror(saved_errno));

@@ -295,6 +295,11 @@ TEST_CASE("alloc.errno_preserved") {
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_ERRNO_PRESERVED}, {{"MEMTIDE_INTERVAL", "10ms"}}), "ok");
 }
 
+TEST_CASE("fds.memtide_descriptors_stay_out_of_the_programs_table") {
+  TempDir dir;
+  CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_FDS_UNTOUCHED}, {{"MEMTIDE_INTERVAL", "1ms"}}), "ok");
+}
+
 TEST_CASE("alloc.cxx_new_delete") {
   TempDir dir;
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_CXX_NEW_DELETE}), "ok");

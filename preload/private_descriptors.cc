@@ -1,0 +1,156 @@
+// See private_descriptors.h. The thread is started by the monitor thread; work comes from the monitor thread
+// and from whoever reads memtide's statistics.
+#include "private_descriptors.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "log.h"
+#include "thread_state.h"
+
+namespace memtide::internal {
+namespace {
+
+enum class State { kNotStarted, kStarting, kRunning, kGaveUp };
+
+pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_changed = PTHREAD_COND_INITIALIZER;
+pthread_mutex_t g_callers = PTHREAD_MUTEX_INITIALIZER;  // one call at a time
+State g_state = State::kNotStarted;                     // under g_mutex
+std::atomic<bool> g_running{false};
+pthread_t g_thread;
+void (*g_work)(void*) = nullptr;  // under g_mutex; null: end the thread
+void* g_argument = nullptr;
+uint64_t g_posted = 0;
+uint64_t g_done = 0;
+
+void SetState(State state) {
+  pthread_mutex_lock(&g_mutex);
+  g_state = state;
+  g_running.store(state == State::kRunning, std::memory_order_release);
+  pthread_cond_broadcast(&g_changed);
+  pthread_mutex_unlock(&g_mutex);
+}
+
+void* DescriptorThreadMain(void*) {
+  tls_state.guard_depth = 1;  // nothing this thread does is the program's memory
+  if (unshare(CLONE_FILES) != 0) {
+    const int error = errno;
+    SetState(State::kGaveUp);  // nothing was copied: the shared table is still this thread's, untouched
+    LogVerbose("unshare(CLONE_FILES) refused ({}): memtide's file reads use the program's descriptor table",
+               strerror(error));
+    return nullptr;
+  }
+  if (close_range(0, ~0U, 0) != 0) {
+    // Cannot drop the copied descriptors in one call: end the thread, which releases its table.
+    SetState(State::kGaveUp);
+    return nullptr;
+  }
+  SetState(State::kRunning);
+  pthread_mutex_lock(&g_mutex);
+  for (;;) {
+    while (g_done == g_posted) pthread_cond_wait(&g_changed, &g_mutex);
+    void (*work)(void*) = g_work;
+    void* argument = g_argument;
+    pthread_mutex_unlock(&g_mutex);
+    if (work == nullptr) return nullptr;  // StopPrivateDescriptorThread joins
+    work(argument);
+    pthread_mutex_lock(&g_mutex);
+    g_done = g_posted;
+    pthread_cond_broadcast(&g_changed);
+  }
+}
+
+}  // namespace
+
+void StartPrivateDescriptorThread() {
+  pthread_mutex_lock(&g_mutex);
+  if (g_state != State::kNotStarted) {
+    pthread_mutex_unlock(&g_mutex);
+    return;
+  }
+  g_state = State::kStarting;
+  pthread_mutex_unlock(&g_mutex);
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  // Joinable: a credential change must be able to wait until the thread is gone (StopPrivateDescriptorThread).
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_JOINABLE);
+  pthread_attr_setstacksize(&attributes, 64 * 1024);
+  // Signals meant for the program must never land on memtide's thread.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_t thread;
+  const int status = pthread_create(&thread, &attributes, DescriptorThreadMain, nullptr);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  pthread_attr_destroy(&attributes);
+  if (status != 0) {
+    SetState(State::kGaveUp);
+    return;
+  }
+  g_thread = thread;
+  pthread_mutex_lock(&g_mutex);
+  while (g_state == State::kStarting) pthread_cond_wait(&g_changed, &g_mutex);
+  const bool gave_up = g_state == State::kGaveUp;
+  pthread_mutex_unlock(&g_mutex);
+  if (gave_up) pthread_join(thread, nullptr);
+}
+
+void StopPrivateDescriptorThread() {
+  pthread_mutex_lock(&g_mutex);
+  const bool running = g_state == State::kRunning;
+  pthread_mutex_unlock(&g_mutex);
+  if (running) {
+    pthread_mutex_lock(&g_callers);
+    pthread_mutex_lock(&g_mutex);
+    g_running.store(false, std::memory_order_release);  // new callers do their work themselves from now on
+    g_work = nullptr;
+    ++g_posted;
+    pthread_cond_broadcast(&g_changed);
+    pthread_mutex_unlock(&g_mutex);
+    pthread_join(g_thread, nullptr);
+    pthread_mutex_unlock(&g_callers);
+  }
+  pthread_mutex_lock(&g_mutex);
+  g_state = State::kNotStarted;
+  g_posted = g_done = 0;
+  pthread_mutex_unlock(&g_mutex);
+}
+
+bool RunWithPrivateDescriptors(void (*work)(void*), void* argument) {
+  if (!g_running.load(std::memory_order_acquire)) return false;
+  pthread_mutex_lock(&g_callers);
+  if (!g_running.load(std::memory_order_acquire)) {  // stopped while this caller waited its turn
+    pthread_mutex_unlock(&g_callers);
+    return false;
+  }
+  pthread_mutex_lock(&g_mutex);
+  g_work = work;
+  g_argument = argument;
+  const uint64_t ticket = ++g_posted;
+  pthread_cond_broadcast(&g_changed);
+  while (g_done < ticket) pthread_cond_wait(&g_changed, &g_mutex);
+  pthread_mutex_unlock(&g_mutex);
+  pthread_mutex_unlock(&g_callers);
+  return true;
+}
+
+bool PrivateDescriptorThreadRunning() { return g_running.load(std::memory_order_acquire); }
+
+void ResetPrivateDescriptorsInChild() {
+  pthread_mutex_init(&g_mutex, nullptr);
+  pthread_cond_init(&g_changed, nullptr);
+  pthread_mutex_init(&g_callers, nullptr);
+  g_state = State::kNotStarted;
+  g_running.store(false, std::memory_order_relaxed);
+  g_posted = 0;
+  g_done = 0;
+}
+
+}  // namespace memtide::internal

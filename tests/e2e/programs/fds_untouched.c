@@ -1,0 +1,78 @@
+/* End-to-end program: memtide's own file descriptors never show up in the program's descriptor table.
+ * Programs check which descriptors they hold (CPython's subprocess tests fstat every number and compare
+ * the set; daemons close everything above 2), and the monitor thread opens /proc and cgroup files every
+ * tick and creates the segment file. Scans 3..1023 with fcntl(F_GETFD) from the start of main until the
+ * process's segment exists and half a second has passed: hundreds of monitor ticks (the driver sets
+ * MEMTIDE_INTERVAL=1ms) and the segment's creation, with allocations between scans so that hooks run too.
+ * Where unshare(CLONE_FILES) is refused (container seccomp profiles), memtide cannot keep its descriptors
+ * apart and the program says so instead of scanning.
+ * Output: "ok scans=<n>" or "ok skipped: ...". */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "e2e_check.h"
+
+enum { kLowestChecked = 3, kHighestChecked = 1023 };
+
+static double Now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Opens a descriptor of its own, closed before it returns (between scans). */
+static int SegmentExists(const char* directory) {
+  char prefix[64];
+  snprintf(prefix, sizeof(prefix), "memtide.%ld.", (long)getpid()); /* MEMTIDE_SEGMENT_PREFIX, segment.h */
+  DIR* listing = opendir(directory);
+  if (listing == NULL) return 0;
+  int found = 0;
+  for (struct dirent* entry; !found && (entry = readdir(listing)) != NULL;) {
+    found = strncmp(entry->d_name, prefix, strlen(prefix)) == 0;
+  }
+  closedir(listing);
+  return found;
+}
+
+static int UnshareAllowed(void) {
+  pid_t child = fork();
+  if (child == 0) _exit(unshare(CLONE_FILES) == 0 ? 0 : 1);
+  int status = 0;
+  return child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int main(void) {
+  E2eRequireApi();
+  /* Whatever the parent left open stays out of the check. */
+  static char inherited[kHighestChecked + 1];
+  for (int fd = kLowestChecked; fd <= kHighestChecked; ++fd) inherited[fd] = fcntl(fd, F_GETFD) >= 0;
+  const char* directory = getenv("MEMTIDE_DIR");
+  E2E_CHECK(directory != NULL, "MEMTIDE_DIR is not set");
+  const double start = Now();
+  long scans = 0;
+  for (int segment_seen = 0; !segment_seen || Now() - start < 0.5; ++scans) {
+    for (int fd = kLowestChecked; fd <= kHighestChecked; ++fd) {
+      if (inherited[fd] || fcntl(fd, F_GETFD) < 0) continue;
+      char link[64], target[256];
+      snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+      ssize_t length = readlink(link, target, sizeof(target) - 1);
+      target[length > 0 ? length : 0] = '\0';
+      if (!UnshareAllowed()) {
+        E2eWriteLine(1, "ok skipped: unshare(CLONE_FILES) is refused here, memtide's descriptors are shared");
+        return 0;
+      }
+      E2E_FAIL("descriptor %d (%s) is open in the program, which never opened it (scan %ld)", fd, target, scans);
+    }
+    void* block = malloc(64 + (size_t)(scans % 512));
+    E2eEscape(block);
+    free(block);
+    if (!segment_seen) segment_seen = SegmentExists(directory);
+    E2E_CHECK(Now() - start < 10, "no segment in %s after 10 s", directory);
+  }
+  E2eWriteLine(1, "ok scans=%ld", scans);
+  return 0;
+}
