@@ -80,16 +80,18 @@ bool OnlyThisThreadIsLeft() {
 
 void* MonitorMain(void*) {
   tls_state.guard_depth = 1;  // nothing this thread does is the program's memory
-  StartPrivateDescriptorThread();  // before the first file is read
   const Options& options = RuntimeOptions();
-  LockPublishing();
-  RemoveSegmentOfEarlierImage(options.dir.text);
-  UnlockPublishing();
+  // Nothing before the delay: a process that ends sooner (most in a container) pays for no file and no
+  // second thread. The segment an earlier image of this process left (before exec) goes now, or at exit.
   for (int64_t delay_ms = options.segment_delay_ms - ElapsedNs() / 1000000;
        delay_ms > 0 && !g_pausing.load(std::memory_order_acquire);
        delay_ms = options.segment_delay_ms - ElapsedNs() / 1000000) {
     WaitLocally(delay_ms);
   }
+  StartPrivateDescriptorThread();  // before the first file is read
+  LockPublishing();
+  RemoveSegmentOfEarlierImage(options.dir.text);
+  UnlockPublishing();
   if (!VerifyGlibcChunkHeaders()) {
     Log("glibc's chunk headers do not read as expected; using malloc_usable_size (slower; counts so far may be off)");
   }

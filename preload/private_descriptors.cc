@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,6 +19,10 @@ namespace memtide::internal {
 namespace {
 
 enum class State { kNotStarted, kStarting, kRunning, kGaveUp };
+
+constexpr size_t kStackBytes = 64 * 1024;
+constexpr size_t kGuardBytes = 4096;
+void* g_stack = nullptr;
 
 pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t g_changed = PTHREAD_COND_INITIALIZER;
@@ -77,11 +82,23 @@ void StartPrivateDescriptorThread() {
   }
   g_state = State::kStarting;
   pthread_mutex_unlock(&g_mutex);
+  // A stack of memtide's own, not one from glibc's cache of thread stacks: the thread starts while the
+  // program runs, and taking a cached stack would make the program's next pthread_create allocate a new one
+  // (with its TLS block, in the program's counts). Mapped once, reused by every restart and by fork children.
+  if (g_stack == nullptr) {
+    void* stack = mmap(nullptr, kStackBytes + kGuardBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (stack == MAP_FAILED) {
+      SetState(State::kGaveUp);
+      return;
+    }
+    mprotect(stack, kGuardBytes, PROT_NONE);  // below the stack: an overflow faults instead of corrupting
+    g_stack = static_cast<char*>(stack) + kGuardBytes;
+  }
   pthread_attr_t attributes;
   pthread_attr_init(&attributes);
   // Joinable: a credential change must be able to wait until the thread is gone (StopPrivateDescriptorThread).
   pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_JOINABLE);
-  pthread_attr_setstacksize(&attributes, 64 * 1024);
+  pthread_attr_setstack(&attributes, g_stack, kStackBytes);
   // Signals meant for the program must never land on memtide's thread.
   sigset_t all, previous;
   sigfillset(&all);
@@ -103,6 +120,9 @@ void StartPrivateDescriptorThread() {
 }
 
 void StopPrivateDescriptorThread() {
+  // glibc frees a joined thread's TLS block (allocated uncounted, by the monitor) in the joining thread,
+  // which may be the program's own (a credential change): memtide's work, not the program's free.
+  ScopedGuard guard;
   pthread_mutex_lock(&g_mutex);
   const bool running = g_state == State::kRunning;
   pthread_mutex_unlock(&g_mutex);

@@ -7,9 +7,10 @@
 //
 // The thread calls unshare(CLONE_FILES), then closes every descriptor of its copy at once (holding the
 // program's pipes would keep their readers from ever seeing end-of-file), then runs the work it is handed,
-// one call at a time. Where unshare is refused (the default seccomp profiles of Docker and Podman allow it
-// only with CAP_SYS_ADMIN) or close_range is missing, the thread ends and callers do the work themselves, as
-// before: their descriptor is then visible for the few microseconds of the read.
+// one call at a time. Where unshare is refused (Docker's default seccomp profile allows it only with
+// CAP_SYS_ADMIN) or close_range is missing (kernels before 5.9), the thread ends and callers do the work
+// themselves: their descriptor is then visible for the few microseconds of the read. The monitor starts the
+// thread once the process is MEMTIDE_SEGMENT_DELAY old, so short-lived processes never pay for it.
 //
 // Work handed over must not write to descriptors the program owns (standard error is closed there): it
 // returns what happened and the caller logs.
