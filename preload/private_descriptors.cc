@@ -43,6 +43,17 @@ void SetState(State state) {
   pthread_mutex_unlock(&g_mutex);
 }
 
+// Callers take the locks with a bounded number of tries: a caller may be a signal handler that interrupted a
+// thread holding one of them (a handler that calls _exit reads /proc/self/stat on the way out); it then does
+// its work itself rather than wait forever. Uncontended, the first try succeeds.
+bool LockWithinTries(pthread_mutex_t* mutex) {
+  for (int tries = 0; tries < 1000; ++tries) {
+    if (pthread_mutex_trylock(mutex) == 0) return true;
+    if (tries >= 8) sched_yield();
+  }
+  return false;
+}
+
 void* DescriptorThreadMain(void*) {
   tls_state.guard_depth = 1;  // nothing this thread does is the program's memory
   if (unshare(CLONE_FILES) != 0) {
@@ -145,12 +156,11 @@ void StopPrivateDescriptorThread() {
 
 bool RunWithPrivateDescriptors(void (*work)(void*), void* argument) {
   if (!g_running.load(std::memory_order_acquire)) return false;
-  pthread_mutex_lock(&g_callers);
-  if (!g_running.load(std::memory_order_acquire)) {  // stopped while this caller waited its turn
+  if (!LockWithinTries(&g_callers)) return false;
+  if (!g_running.load(std::memory_order_acquire) || !LockWithinTries(&g_mutex)) {  // stopped, or a busy lock
     pthread_mutex_unlock(&g_callers);
     return false;
   }
-  pthread_mutex_lock(&g_mutex);
   g_work = work;
   g_argument = argument;
   const uint64_t ticket = ++g_posted;

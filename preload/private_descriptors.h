@@ -29,7 +29,8 @@ void StartPrivateDescriptorThread();
 void StopPrivateDescriptorThread();
 
 // Runs work(argument) on that thread and waits for it. False, without running it, when there is no such
-// thread; the caller then runs it itself. Allocation-free; callers are served one at a time.
+// thread, or its locks stay busy (a signal handler that interrupted a caller); the caller then runs it itself.
+// Allocation-free; callers are served one at a time.
 bool RunWithPrivateDescriptors(void (*work)(void*), void* argument);
 
 // True while the thread exists (it counts among the process's threads).
