@@ -12,6 +12,7 @@
 #include <cmath>
 #include <iterator>
 #include <memory>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -96,17 +97,20 @@ class CallTree {
   struct Frame {
     uintptr_t address;
     int32_t module;
+    auto Key() const { return std::make_tuple(address, module); }
   };
   struct Node {
     uint32_t parent_plus_one;  // 0: the outermost frame
     uint32_t frame;
     int64_t parent() const { return static_cast<int64_t>(parent_plus_one) - 1; }
+    auto Key() const { return std::make_tuple(parent_plus_one, frame); }
   };
   const std::vector<Frame>& frames() const { return frames_; }
   const std::vector<Node>& nodes() const { return nodes_; }
 
  private:
-  // Sets of indexes into a vector, looked up by the element itself (absl's heterogeneous lookup).
+  // Hash and equality for sets of indexes into a vector, looked up by the element itself (absl's
+  // heterogeneous lookup): an index stands for the element it points to.
   template <typename Element>
   struct IndexedBy {
     using is_transparent = void;
@@ -114,30 +118,18 @@ class CallTree {
     const Element& Of(uint32_t index) const { return (*elements)[index]; }
     const Element& Of(const Element& element) const { return element; }
   };
-  struct NodeHash : IndexedBy<Node> {
+  template <typename Element>
+  struct IndexHash : IndexedBy<Element> {
     template <typename Key>
     size_t operator()(const Key& key) const {
-      const Node& node = this->Of(key);
-      return absl::HashOf(node.parent_plus_one, node.frame);
+      return absl::HashOf(this->Of(key).Key());
     }
   };
-  struct NodeEq : IndexedBy<Node> {
+  template <typename Element>
+  struct IndexEq : IndexedBy<Element> {
     template <typename A, typename B>
     bool operator()(const A& a, const B& b) const {
-      return this->Of(a).parent_plus_one == this->Of(b).parent_plus_one && this->Of(a).frame == this->Of(b).frame;
-    }
-  };
-  struct FrameHash : IndexedBy<Frame> {
-    template <typename Key>
-    size_t operator()(const Key& key) const {
-      const Frame& frame = this->Of(key);
-      return absl::HashOf(frame.address, frame.module);
-    }
-  };
-  struct FrameEq : IndexedBy<Frame> {
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      return this->Of(a).address == this->Of(b).address && this->Of(a).module == this->Of(b).module;
+      return this->Of(a).Key() == this->Of(b).Key();
     }
   };
 
@@ -152,8 +144,10 @@ class CallTree {
 
   std::vector<Frame> frames_;
   std::vector<Node> nodes_;
-  absl::flat_hash_set<uint32_t, FrameHash, FrameEq> frame_index_{0, FrameHash{{&frames_}}, FrameEq{{&frames_}}};
-  absl::flat_hash_set<uint32_t, NodeHash, NodeEq> node_index_{0, NodeHash{{&nodes_}}, NodeEq{{&nodes_}}};
+  absl::flat_hash_set<uint32_t, IndexHash<Frame>, IndexEq<Frame>> frame_index_{
+      0, IndexHash<Frame>{{&frames_}}, IndexEq<Frame>{{&frames_}}};
+  absl::flat_hash_set<uint32_t, IndexHash<Node>, IndexEq<Node>> node_index_{0, IndexHash<Node>{{&nodes_}},
+                                                                            IndexEq<Node>{{&nodes_}}};
   std::vector<uintptr_t> previous_addresses_;
   std::vector<int32_t> previous_modules_;
   std::vector<int64_t> path_;
