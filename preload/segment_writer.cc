@@ -66,6 +66,7 @@ struct SegmentFileCreation {
   const char* failed_step;  // null on success
   void* mapping;
   int error;
+  bool created;  // the temporary file exists (to unlink on a later failure)
 };
 
 void CreateAndMapSegmentFile(void* argument) {
@@ -85,6 +86,7 @@ void CreateAndMapSegmentFile(void* argument) {
     if (creation->mapping == MAP_FAILED) creation->failed_step = "map";
   }
   creation->error = errno;
+  creation->created = fd >= 0;
   if (fd >= 0) close(fd);
 }
 
@@ -144,12 +146,11 @@ bool CreateSegment(const char* directory) {
   FormatInto(temporary, sizeof(temporary), "{}/." MEMTIDE_SEGMENT_PREFIX "{}.{}.tmp", directory, pid, start_ticks);
 
   // On memtide's descriptor thread when there is one: the program never sees the file's descriptor.
-  SegmentFileCreation creation{temporary, nullptr, MAP_FAILED, 0};
+  SegmentFileCreation creation{temporary, nullptr, MAP_FAILED, 0, false};
   if (!RunWithPrivateDescriptors(CreateAndMapSegmentFile, &creation)) CreateAndMapSegmentFile(&creation);
   const char* failed_step = creation.failed_step;
   void* mapping = creation.mapping;
   int saved_errno = creation.error;
-  const bool file_created = failed_step == nullptr || strcmp(failed_step, "create") != 0;
   if (failed_step == nullptr) {
     FillIdentity(static_cast<Segment*>(mapping), pid, start_ticks);
     // The final name appears only once the identity is complete; it replaces the segment an earlier image
@@ -161,7 +162,7 @@ bool CreateSegment(const char* directory) {
   }
   if (failed_step != nullptr) {
     if (mapping != MAP_FAILED) munmap(mapping, sizeof(Segment));
-    if (file_created) unlink(temporary);
+    if (creation.created) unlink(temporary);
     g_create_failed = true;
     Log("cannot {} the stats segment in MEMTIDE_DIR='{}' ({}); counting goes on without it", failed_step, directory,
         strerror(saved_errno));
