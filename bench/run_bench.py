@@ -20,6 +20,11 @@ Workloads:
                                   own malloc_trim(0) as the floor), mimalloc, jemalloc and tcmalloc, each
                                   plain and with libmemtide.so stacked first; one run per row
   trim cost                       malloc micro, memtide's default policy vs MEMTIDE_TRIM=0, alternating
+  idle thread                     every workload but the spawn loops also runs with bench/idle_thread.c
+                                  preloaded instead (one extra thread, nothing else): in a single-threaded
+                                  program glibc's malloc takes its arena locks once a second thread exists, as
+                                  it does under memtide's monitor thread, so that ratio is the part of
+                                  memtide's that any in-process monitor thread costs
   tracing                         malloc micro (1 and 2 threads), python3 and g++: plain, MEMTIDE_TRACE=sample,
                                   MEMTIDE_TRACE=full (and again with MEMTIDE_TRACE_FAST_UNWIND=0: every stack
                                   from libunwind) and heaptrack -r, alternating (recording only for both:
@@ -41,6 +46,7 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 PLAIN, MEMTIDE, HEAPTRACK = "plain", "memtide", "heaptrack"
+IDLE_THREAD = "idle-thread"  # plain with bench/idle_thread.c preloaded: one more thread, no hooks
 SAMPLE, FULL = "sample", "full"  # memtide with MEMTIDE_TRACE=sample / full (the tracing section)
 FULL_LIBUNWIND = "full-libunwind"  # full with every stack from libunwind (MEMTIDE_TRACE_FAST_UNWIND=0)
 TRACE_ENV = {SAMPLE: {"MEMTIDE_TRACE": "sample", "MEMTIDE_LEAK_TOP": "0"},
@@ -101,8 +107,9 @@ class RunResult:
 class Runner:
     """Runs one command in one configuration and measures it. Owns the scratch directories."""
 
-    def __init__(self, preload, heaptrack, scratch, cli=None):
+    def __init__(self, preload, heaptrack, scratch, cli=None, idle_thread=None):
         self.preload = preload
+        self.idle_thread = idle_thread
         self.cli = cli  # the memtide CLI, to read kept segments (None: not built)
         self.heaptrack = heaptrack
         self.scratch = scratch
@@ -129,6 +136,8 @@ class Runner:
                 argv[2:2] = ["--preload", self.preload]  # after "spawn_loop COUNT"
             else:
                 env["LD_PRELOAD"] = self.preload
+        elif config == IDLE_THREAD:
+            env["LD_PRELOAD"] = self.idle_thread
         elif config == HEAPTRACK:
             output = os.path.join(self.heaptrack_dir, "run")
             if workload.gxx:
@@ -251,12 +260,13 @@ def fmt_ratio(value):
 
 
 def print_table(rows, rss, notes):
-    header = ["workload", "plain (s)", "memtide (s)", "ratio", "heaptrack (s)", "ratio", "target", "result",
+    header = ["workload", "plain (s)", "idle thread", "memtide (s)", "ratio", "heaptrack (s)", "ratio", "target", "result",
               "plain spread", "memtide cpu ratio"]
     lines = []
     for row in rows:
         lines.append([
-            row["workload"], f"{row['plain_s']:.3f}", f"{row['memtide_s']:.3f}", fmt_ratio(row["memtide_ratio"]),
+            row["workload"], f"{row['plain_s']:.3f}", fmt_ratio(row["idle_thread_ratio"]),
+            f"{row['memtide_s']:.3f}", fmt_ratio(row["memtide_ratio"]),
             f"{row['heaptrack_s']:.3f}" if row["heaptrack_s"] is not None else "skipped",
             fmt_ratio(row["heaptrack_ratio"]), f"<= {row['target']:.2f}x", "PASS" if row["pass"] else "MISS",
             f"{row['plain_spread'] * 100:.1f}%", fmt_ratio(row["memtide_cpu_ratio"]),
@@ -505,13 +515,14 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
     memory-per-live-allocation measurement."""
     rows = []
     for workload in workloads:
-        configs = [PLAIN, SAMPLE, FULL, FULL_LIBUNWIND] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
+        configs = [PLAIN, IDLE_THREAD, SAMPLE, FULL, FULL_LIBUNWIND] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
         samples, cpu = measure(runner, workload, configs, reps, log)
         micro = workload.self_timed
         row = {"workload": workload.name, "samples": samples, "cpu_samples": cpu,
                "plain_s": statistics.median(samples[PLAIN]),
                "sample_s": statistics.median(samples[SAMPLE]), "full_s": statistics.median(samples[FULL]),
                "sample_ratio": paired_ratio(samples, SAMPLE), "full_ratio": paired_ratio(samples, FULL),
+               "idle_thread_ratio": paired_ratio(samples, IDLE_THREAD),
                "sample_target": SAMPLE_MICRO_TARGET if micro else SAMPLE_REAL_TARGET,
                "heaptrack_s": statistics.median(samples[HEAPTRACK]) if HEAPTRACK in samples else None,
                "heaptrack_ratio": paired_ratio(samples, HEAPTRACK) if HEAPTRACK in samples else None}
@@ -544,12 +555,13 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
 def print_tracing(rows, memory):
     print("Tracing: memtide MEMTIDE_TRACE=sample and =full vs plain and heaptrack -r, alternating, same run; "
           "libunwind: full with MEMTIDE_TRACE_FAST_UNWIND=0")
-    header = ["workload", "plain (s)", "sample (s)", "ratio", "target", "result", "full (s)", "ratio",
+    header = ["workload", "plain (s)", "idle thread", "sample (s)", "ratio", "target", "result", "full (s)", "ratio",
               "heaptrack (s)", "ratio", "heaptrack/full", "target", "result", "libunwind (s)", "libunwind/full",
               "plain spread"]
     lines = []
     for r in rows:
-        lines.append([r["workload"], f"{r['plain_s']:.3f}", f"{r['sample_s']:.3f}", fmt_ratio(r["sample_ratio"]),
+        lines.append([r["workload"], f"{r['plain_s']:.3f}", fmt_ratio(r["idle_thread_ratio"]),
+                      f"{r['sample_s']:.3f}", fmt_ratio(r["sample_ratio"]),
                       f"<= {r['sample_target']:.2f}x", "PASS" if r["sample_pass"] else "MISS",
                       f"{r['full_s']:.3f}", fmt_ratio(r["full_ratio"]),
                       f"{r['heaptrack_s']:.3f}" if r["heaptrack_s"] is not None else "skipped",
@@ -597,9 +609,10 @@ def main():
     spawn = os.path.join(build, "bench", "spawn_loop")
     fragmentation = os.path.join(build, "bench", "fragmentation")
     live_blocks = os.path.join(build, "bench", "live_blocks")
+    idle_thread = os.path.join(build, "bench", "libidle_thread.so")
     cli = os.path.join(build, "bin", "memtide")
     cli = cli if os.access(cli, os.X_OK) else None
-    for path in (preload, micro, spawn, fragmentation):
+    for path in (preload, micro, spawn, fragmentation, idle_thread):
         if not os.path.exists(path):
             print(f"bench: error: {path} is missing (build first, or check --build-dir)", file=sys.stderr)
             return 1
@@ -646,15 +659,17 @@ def main():
     trim_cost_rows, frag_results, frag_checks = [], None, []
     tracing_rows, tracing_mem = [], None
     try:
-        runner = Runner(preload, heaptrack, scratch, cli)
+        runner = Runner(preload, heaptrack, scratch, cli, idle_thread)
         segment_bytes = check_preload(runner, micro1, log)
         for workload in workloads:
-            configs = [PLAIN, MEMTIDE] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
+            configs = ([PLAIN, MEMTIDE] + ([IDLE_THREAD] if not workload.spawn_loop else []) +
+                       ([HEAPTRACK] if heaptrack and workload.heaptrack else []))
             samples, cpu = measure(runner, workload, configs, args.reps, log)
             row = {
                 "workload": workload.name, "target": workload.target, "samples": samples,
                 "plain_s": statistics.median(samples[PLAIN]), "memtide_s": statistics.median(samples[MEMTIDE]),
                 "memtide_ratio": paired_ratio(samples, MEMTIDE),
+                "idle_thread_ratio": paired_ratio(samples, IDLE_THREAD) if IDLE_THREAD in samples else None,
                 # CPU time is blind to time spent waiting for a core, so it stays readable when other work
                 # shares the machine; the targets are still judged on the time ratio.
                 "cpu_samples": cpu, "memtide_cpu_ratio": paired_ratio(cpu, MEMTIDE),
@@ -699,6 +714,10 @@ def main():
                      "against")
         notes.append("memtide cpu ratio: the same median ratio for user+system CPU time of the whole process tree "
                      "(wait4); it ignores time spent waiting for a core, so it stays readable on a busy machine")
+    if rows or tracing_rows:
+        notes.append("idle thread: the ratio to plain of the same program with one extra thread that never runs "
+                     "(bench/idle_thread.c); a single-threaded program pays it under any in-process monitor, "
+                     "memtide's included, because glibc's malloc then takes its arena locks")
     if frag_results is not None:
         notes.append("fragmentation: RSS from the program's own /proc/self/statm; 'settle' is when RSS last moved "
                      "by more than 2% (or 1 MiB) of its end value after the frees; 'trims (s)' is memtide's trims "
