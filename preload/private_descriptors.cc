@@ -20,7 +20,9 @@ namespace {
 
 enum class State { kNotStarted, kStarting, kRunning, kGaveUp };
 
-constexpr size_t kStackBytes = 64 * 1024;
+// Snapshots are collected and serialized here (tracer_loader.cc), not only read: room for the module's
+// frames. Untouched pages of the mapping cost nothing.
+constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kGuardBytes = 4096;
 void* g_stack = nullptr;
 

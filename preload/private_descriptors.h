@@ -1,9 +1,9 @@
-// memtide's own file opens (its /proc and cgroup statistics, each monitor tick; the segment file) happen on a
-// thread whose descriptor table is its own, so that the program never sees them. Programs look at their
-// descriptors: CPython's subprocess tests fstat every number and fail on one they did not open (a monitor
-// that held /proc/self/stat at number 4 for a few microseconds failed test_pass_fds), daemons close
-// everything above 2, leak checkers list /proc/self/fd. A descriptor kept open at a high number is no
-// better: test_pass_fds_redirected compares the child's whole set.
+// memtide's own file opens (its /proc and cgroup statistics, each monitor tick; the segment file; snapshot
+// files) happen on a thread whose descriptor table is its own, so that the program never sees them.
+// Programs look at their descriptors: CPython's subprocess tests fstat every number and fail on one they did
+// not open (a monitor that held /proc/self/stat at number 4 for a few microseconds failed test_pass_fds),
+// daemons close everything above 2, leak checkers list /proc/self/fd. A descriptor kept open at a high number
+// is no better: test_pass_fds_redirected compares the child's whole set.
 //
 // The thread calls unshare(CLONE_FILES), then closes every descriptor of its copy at once (holding the
 // program's pipes would keep their readers from ever seeing end-of-file), then runs the work it is handed,

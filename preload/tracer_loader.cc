@@ -9,6 +9,7 @@
 
 #include "heap_counters.h"
 #include "log.h"
+#include "private_descriptors.h"
 #include "thread_state.h"
 #include "trace_hooks.h"
 #include "tracer_module.h"
@@ -144,6 +145,27 @@ void TracerAtExit(int32_t exit_code) {
   tracer->at_exit(exit_code, &tls_state.trace_thread);
 }
 
+namespace {
+
+struct SnapshotJob {
+  const MemtideTracerApi* tracer;
+  const char* path;
+  char* name;
+  size_t name_size;
+  char* message;
+  size_t message_size;
+  MemtideTracerThread* thread;  // the caller's: its unflushed traced bytes go in first
+  int status;
+};
+
+void WriteSnapshotJob(void* argument) {
+  auto* job = static_cast<SnapshotJob*>(argument);
+  job->status = job->tracer->write_snapshot(job->path, job->name, job->name_size, job->message, job->message_size,
+                                            job->thread);
+}
+
+}  // namespace
+
 int TracerSnapshot(const char* path, char* name, size_t name_size, char* message, size_t message_size) {
   const MemtideTracerApi* tracer = RunningTracer();
   if (tracer == nullptr) {
@@ -151,7 +173,12 @@ int TracerSnapshot(const char* path, char* name, size_t name_size, char* message
     return ENOTSUP;
   }
   ScopedGuard guard;
-  return tracer->write_snapshot(path, name, name_size, message, message_size, &tls_state.trace_thread);
+  SnapshotJob job{tracer, path, name, name_size, message, message_size, &tls_state.trace_thread, 0};
+  // The snapshot file is open for as long as its writing takes (milliseconds for a large heap): on the thread
+  // whose descriptor table is memtide's own where there is one, so the program never sees it. The module
+  // writes nothing else there (errors come back in `message`).
+  if (!RunWithPrivateDescriptors(WriteSnapshotJob, &job)) WriteSnapshotJob(&job);
+  return job.status;
 }
 
 }  // namespace memtide::internal

@@ -6,7 +6,8 @@
 //     shard lock, under which the site change is parked in the shard's pending buffer (site_stats.h; a full
 //     buffer is merged under its sites' locks, nested inside), then one atomic add on the total. No I/O
 //     (except one log line if the tracer runs out of memory), no blocking.
-//   - write_snapshot: the monitor thread or the caller of memtide_snapshot(); at_exit: the exiting thread.
+//   - write_snapshot: the monitor thread or the caller of memtide_snapshot() (or the preload's descriptor
+//     thread for them); at_exit: the exiting thread.
 //     Both allocate freely and take the shard locks one at a time, so other threads keep allocating.
 //   - before_fork / after_fork_*: around fork(), from the preload's fork handling.
 //

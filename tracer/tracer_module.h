@@ -6,7 +6,9 @@
 // module allocates goes to the next allocator, untraced and uncounted). on_allocation/on_free run inside the
 // program's malloc/free on any thread, concurrently; they may take the module's own short locks but must never
 // call back into the preload, never unwind while holding a lock, never block on I/O. write_snapshot runs on the
-// monitor thread or the thread calling memtide_snapshot(); at_exit on the exiting thread.
+// monitor thread or the thread calling memtide_snapshot(), or for them on the preload's thread with a descriptor
+// table of its own (preload/private_descriptors.h: it must not write to the program's descriptors, standard
+// error included, and says what went wrong in `message` instead); at_exit on the exiting thread.
 #ifndef MEMTIDE_TRACER_TRACER_MODULE_H_
 #define MEMTIDE_TRACER_TRACER_MODULE_H_
 

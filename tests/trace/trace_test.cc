@@ -294,6 +294,32 @@ TEST_CASE("memtide snapshot PID reads a running process's live blocks through th
   CHECK(held == 3 * 21061);
 }
 
+TEST_CASE("a snapshot file is written outside the program's descriptor table, and holds what is live") {
+  TempDir dir;
+  // MEMTIDE_SEGMENT_DELAY=0: the thread with memtide's own descriptor table starts at once.
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_SNAPSHOT_DESCRIPTORS, dir.File("snap.json")},
+                      {{"MEMTIDE_SEGMENT_DELAY", "0"}});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  if (run.result.out.rfind("ok skipped:", 0) == 0) {
+    MESSAGE(run.result.out);
+    return;
+  }
+  CHECK(run.result.out.rfind("ok scans=", 0) == 0);
+  CHECK(run.result.out.find(" snapshots=40 failed=0") != std::string::npos);
+  json report = Rendered(dir.File("snap.json"));
+  int64_t bytes = 0, blocks = 0, sites = 0;
+  for (const json& site : report.value("sites", json::array())) {
+    if (!StackHas(site["stack"], "Nest")) continue;
+    bytes += site["bytes"].get<int64_t>();
+    blocks += site["count"].get<int64_t>();
+    ++sites;
+  }
+  CHECK(sites == 50);
+  CHECK(blocks == 300);
+  CHECK(bytes == 6 * (50 * 1000 + 49 * 50 / 2));  // 6 blocks of 1000 + depth bytes at each depth 0..49
+}
+
 TEST_CASE("memtide snapshot of a process that does not trace says so in one line") {
   TempDir dir;
   Run run = SnapshotLiveServer(dir, dir.File("snap.json"), {});
