@@ -124,6 +124,7 @@ __attribute__((constructor)) void InitializeMemtide() {
   if (g_options.verbose) LogOptions();
   ConfigureMemoryPolicy(g_options);
   SetFileWorkRunner(RunWithPrivateDescriptors);  // once the monitor has started that thread
+  SetLogFileWorkRunner(RunWithPrivateDescriptors);
   g_initialized_pid = getpid();
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
   StartTracer(g_options);

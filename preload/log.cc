@@ -1,8 +1,16 @@
 // Destination of memtide's messages inside the traced process. See log.h.
+//
+// MEMTIDE_LOG is opened for each line and closed after it, never kept open: a descriptor held for the whole
+// run would sit at the program's lowest free number, where a daemon that closes everything above 2 and then
+// opens its own file would have memtide's next line written into that file, and where programs that check
+// their descriptors (CPython's subprocess tests) would find it. Once the thread with memtide's own
+// descriptor table runs (private_descriptors.h, through SetLogFileWorkRunner), the open happens there and the
+// program never sees it.
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,8 +19,44 @@
 namespace memtide::internal {
 namespace {
 
-std::atomic<int> g_log_fd{2};
 std::atomic<bool> g_verbose{false};
+// MEMTIDE_LOG made absolute when the process starts (the program may change its directory later); written
+// once, in the constructor, before any other memtide thread exists.
+char g_log_path[PATH_MAX];
+bool g_log_to_file = false;
+std::atomic<bool> g_reopen_failed{false};
+std::atomic<bool (*)(void (*)(void*), void*)> g_file_work_runner{nullptr};
+
+bool WriteAll(int fd, const char* text, size_t length) {
+  while (length > 0) {
+    ssize_t written = write(fd, text, length);
+    if (written <= 0) {
+      if (written < 0 && errno == EINTR) continue;
+      return false;
+    }
+    text += written;
+    length -= static_cast<size_t>(written);
+  }
+  return true;
+}
+
+struct LogAppend {
+  const char* text;
+  size_t length;
+  bool written;
+  int open_error;
+};
+
+void AppendToLogFile(void* argument) {
+  auto* job = static_cast<LogAppend*>(argument);
+  int fd = open(g_log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    job->open_error = errno;
+    return;
+  }
+  job->written = WriteAll(fd, job->text, job->length);
+  close(fd);
+}
 
 }  // namespace
 
@@ -23,22 +67,46 @@ void OpenLog(const char* path) {
     Log("MEMTIDE_LOG='{}' cannot be opened ({}); logging to standard error", path, strerror(errno));
     return;
   }
-  g_log_fd.store(fd, std::memory_order_release);
+  close(fd);
+  size_t folder_length = 0;
+  if (path[0] != '/') {
+    if (getcwd(g_log_path, sizeof(g_log_path)) == nullptr) {
+      Log("MEMTIDE_LOG='{}': the current directory is unknown ({}); logging to standard error", path, strerror(errno));
+      return;
+    }
+    folder_length = strlen(g_log_path);
+    g_log_path[folder_length++] = '/';
+  }
+  const size_t path_length = strlen(path);
+  if (folder_length + path_length + 1 > sizeof(g_log_path)) {
+    Log("MEMTIDE_LOG='{}': the path is too long; logging to standard error", path);
+    return;
+  }
+  memcpy(g_log_path + folder_length, path, path_length + 1);
+  g_log_to_file = true;
 }
 
 void WriteLogLine(const char* text, size_t length) {
   int saved_errno = errno;
-  int fd = g_log_fd.load(std::memory_order_acquire);
-  while (length > 0) {
-    ssize_t written = write(fd, text, length);
-    if (written <= 0) {
-      if (written < 0 && errno == EINTR) continue;
-      break;
+  LogAppend job{text, length, false, 0};
+  if (g_log_to_file) {
+    bool (*run)(void (*)(void*), void*) = g_file_work_runner.load(std::memory_order_acquire);
+    if (run == nullptr || !run(AppendToLogFile, &job)) AppendToLogFile(&job);
+    if (job.open_error != 0 && !g_reopen_failed.exchange(true, std::memory_order_relaxed)) {
+      // A credential change or a chroot can take the file away; say so once, where someone may look.
+      char note[PATH_MAX + 128];
+      auto end = fmt::format_to_n(note, sizeof(note) - 1,
+                                  "memtide: MEMTIDE_LOG='{}' cannot be opened any more ({}); its lines go to "
+                                  "standard error\n", g_log_path, strerror(job.open_error)).out;
+      WriteAll(2, note, static_cast<size_t>(end - note));
     }
-    text += written;
-    length -= static_cast<size_t>(written);
   }
+  if (!job.written) WriteAll(2, text, length);
   errno = saved_errno;
+}
+
+void SetLogFileWorkRunner(bool (*run)(void (*work)(void*), void* argument)) {
+  g_file_work_runner.store(run, std::memory_order_release);
 }
 
 bool VerboseLogging() { return g_verbose.load(std::memory_order_relaxed); }

@@ -10,9 +10,13 @@
 
 namespace memtide::internal {
 
-// Opens MEMTIDE_LOG (append) if set; messages go to standard error until then and if it fails.
+// Checks that MEMTIDE_LOG (if set) can be opened for appending and remembers its absolute path; messages go to
+// standard error until then and if it fails. Each line opens, appends and closes (log.cc says why).
 void OpenLog(const char* path);
 void WriteLogLine(const char* text, size_t length);
+// How the log file's open/append/close runs: `run` executes work(argument) elsewhere and returns true, or
+// returns false and the caller does it (lifecycle.cc passes RunWithPrivateDescriptors).
+void SetLogFileWorkRunner(bool (*run)(void (*work)(void*), void* argument));
 bool VerboseLogging();
 void SetVerboseLogging(bool verbose);
 

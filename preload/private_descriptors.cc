@@ -70,6 +70,7 @@ void* DescriptorThreadMain(void*) {
     SetState(State::kGaveUp);
     return nullptr;
   }
+  g_thread = pthread_self();  // published by SetState's release, before any caller can see kRunning
   SetState(State::kRunning);
   pthread_mutex_lock(&g_mutex);
   for (;;) {
@@ -124,7 +125,6 @@ void StartPrivateDescriptorThread() {
     SetState(State::kGaveUp);
     return;
   }
-  g_thread = thread;
   pthread_mutex_lock(&g_mutex);
   while (g_state == State::kStarting) pthread_cond_wait(&g_changed, &g_mutex);
   const bool gave_up = g_state == State::kGaveUp;
@@ -158,6 +158,10 @@ void StopPrivateDescriptorThread() {
 
 bool RunWithPrivateDescriptors(void (*work)(void*), void* argument) {
   if (!g_running.load(std::memory_order_acquire)) return false;
+  if (pthread_equal(pthread_self(), g_thread)) {  // work that logs: already here, and waiting would never end
+    work(argument);
+    return true;
+  }
   if (!LockWithinTries(&g_callers)) return false;
   if (!g_running.load(std::memory_order_acquire) || !LockWithinTries(&g_mutex)) {  // stopped, or a busy lock
     pthread_mutex_unlock(&g_callers);

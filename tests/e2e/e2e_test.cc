@@ -300,6 +300,25 @@ TEST_CASE("fds.memtide_descriptors_stay_out_of_the_programs_table") {
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_FDS_UNTOUCHED}, {{"MEMTIDE_INTERVAL", "1ms"}}), "ok");
 }
 
+// MEMTIDE_LOG: memtide's lines go to the file, and the file is never one of the program's descriptors, not
+// even after a daemon-style close of everything above 2 followed by an open of its own (which would then get
+// the number a kept-open log descriptor had had, and memtide's next line).
+TEST_CASE("fds.log_file_is_never_a_descriptor_of_the_programs") {
+  TempDir dir;
+  const std::string log = dir.File("memtide.log");
+  const std::string data = dir.File("data.txt");
+  Run run = RunPreloaded(dir, {MEMTIDE_E2E_LOG_FILE, log, data},
+                         {{"MEMTIDE_LOG", log}, {"MEMTIDE_VERBOSE", "1"}, {"MEMTIDE_INTERVAL", "1ms"}});
+  CheckSucceeded(run, "ok fd=3");
+  std::stringstream data_text, log_text;
+  data_text << std::ifstream(data).rdbuf();
+  log_text << std::ifstream(log).rdbuf();
+  INFO("log file:\n" << log_text.str());
+  CHECK(data_text.str() == "program data\n");
+  CHECK(log_text.str().find("memtide: segment ") != std::string::npos);  // logged once the data file was open
+  CHECK(run.result.err.find("memtide:") == std::string::npos);
+}
+
 TEST_CASE("alloc.cxx_new_delete") {
   TempDir dir;
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_CXX_NEW_DELETE}), "ok");
