@@ -40,10 +40,7 @@ void* g_next[kOperatorCount];
 std::atomic<int> g_state{0};  // 0 unresolved, 1 resolving, 2 resolved
 bool g_counts = false;        // the next operators are the allocator's own: count here
 
-const void* LibraryOf(const void* function) {
-  Dl_info info;
-  return function != nullptr && dladdr(function, &info) != 0 ? info.dli_fbase : nullptr;
-}
+const void* LibraryOf(const void* function) { return LoadedObjectOf(function).identity; }
 
 __attribute__((noinline)) void ResolveOperators() {
   int expected = 0;

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -50,17 +51,27 @@ void Resolve(F*& slot, const char* name, bool required) {
   if (slot == nullptr && required) AbortMissing(name);
 }
 
-const void* DefiningLibrary(const void* function) {
-  Dl_info info;
-  return function != nullptr && dladdr(function, &info) != 0 ? info.dli_fbase : nullptr;
+struct ObjectSearch {
+  uintptr_t address;
+  LoadedObject found;
+};
+
+int FindObjectContaining(dl_phdr_info* info, size_t, void* data) {
+  auto* search = static_cast<ObjectSearch*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& header = info->dlpi_phdr[i];
+    if (header.p_type != PT_LOAD) continue;
+    if (search->address - (info->dlpi_addr + header.p_vaddr) < header.p_memsz) {
+      search->found = {info->dlpi_phdr, info->dlpi_name};
+      return 1;
+    }
+  }
+  return 0;
 }
 
 template <typename F>
-void KeepIfFromAllocator(F*& slot) {
-  if (slot != nullptr &&
-      DefiningLibrary(reinterpret_cast<const void*>(slot)) != DefiningLibrary(reinterpret_cast<const void*>(g_real.malloc))) {
-    slot = nullptr;
-  }
+void KeepIfFromAllocator(F*& slot, const void* allocator) {
+  if (slot != nullptr && LoadedObjectOf(reinterpret_cast<const void*>(slot)).identity != allocator) slot = nullptr;
 }
 
 void ResolveAll() {
@@ -89,26 +100,33 @@ void ResolveAll() {
   // An optional entry point the next allocator lacks resolves to a later library's (glibc's pvalloc under
   // jemalloc): its blocks would belong to another heap, and the next allocator's free and usable size would
   // crash on them. Keep only the next allocator's own; the hooks emulate the rest with posix_memalign/realloc.
-  KeepIfFromAllocator(r.reallocarray);
-  KeepIfFromAllocator(r.aligned_alloc);
-  KeepIfFromAllocator(r.memalign);
-  KeepIfFromAllocator(r.valloc);
-  KeepIfFromAllocator(r.pvalloc);
-  KeepIfFromAllocator(r.free_sized);
-  KeepIfFromAllocator(r.free_aligned_sized);
+  const void* allocator = LoadedObjectOf(reinterpret_cast<const void*>(r.malloc)).identity;
+  KeepIfFromAllocator(r.reallocarray, allocator);
+  KeepIfFromAllocator(r.aligned_alloc, allocator);
+  KeepIfFromAllocator(r.memalign, allocator);
+  KeepIfFromAllocator(r.valloc, allocator);
+  KeepIfFromAllocator(r.pvalloc, allocator);
+  KeepIfFromAllocator(r.free_sized, allocator);
+  KeepIfFromAllocator(r.free_aligned_sized, allocator);
 }
 
 // Whether the next malloc is glibc's, by the library that defines it. No allocation, no syscall: every process
 // pays for this at start. The chunk-header layout itself is checked later, off the start-up path.
 bool NextAllocatorIsGlibc() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(g_real.malloc), &info) == 0 || info.dli_fname == nullptr) return false;
-  const char* base = strrchr(info.dli_fname, '/');
-  base = base != nullptr ? base + 1 : info.dli_fname;
+  const LoadedObject object = LoadedObjectOf(reinterpret_cast<const void*>(g_real.malloc));
+  if (object.identity == nullptr || object.path == nullptr) return false;
+  const char* base = strrchr(object.path, '/');
+  base = base != nullptr ? base + 1 : object.path;
   return strncmp(base, "libc.so", 7) == 0;
 }
 
 }  // namespace
+
+LoadedObject LoadedObjectOf(const void* address) {
+  ObjectSearch search{reinterpret_cast<uintptr_t>(address), {nullptr, nullptr}};
+  if (address != nullptr) dl_iterate_phdr(FindObjectContaining, &search);
+  return search.found;
+}
 
 bool EnsureRealSymbols() {
   if (MEMTIDE_PREDICT_TRUE(g_resolve_state.load(std::memory_order_acquire) == kResolved)) return true;
