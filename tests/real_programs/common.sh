@@ -41,12 +41,18 @@ set_clean_env() {
 run_workload() {
   local mode=$1 preload=$2
   shift 2
-  rm -rf "${SCRATCH:?}/work" "${SCRATCH:?}/home" "${SCRATCH:?}/tmp" "${SCRATCH:?}/segments"
+  rm -rf "${SCRATCH:?}/work" "${SCRATCH:?}/home" "${SCRATCH:?}/tmp" "${SCRATCH:?}/segments" "${SCRATCH:?}/traces"
   mkdir -p "$SCRATCH/work" "$SCRATCH/home" "$SCRATCH/tmp" "$SCRATCH/segments"
   set_clean_env
   local -a env_cmd=("${CLEAN_ENV[@]}")
   if [[ $mode == preload ]]; then
     env_cmd+=(LD_PRELOAD="$preload")
+    # Tracing (TRACE_MODE=sample|full): every process keeps its stacks and writes its trace at exit; the
+    # leak text stays off, since it goes to standard error, which must match the plain run's.
+    if [[ -n ${TRACE_MODE:-} ]]; then
+      mkdir -p "$SCRATCH/traces"
+      env_cmd+=(MEMTIDE_TRACE="$TRACE_MODE" MEMTIDE_LEAK_TOP=0 MEMTIDE_TRACE_FILE="$SCRATCH/traces/trace.%p.json")
+    fi
   fi
   local rc=0
   (cd "$SCRATCH/work" && "${env_cmd[@]}" "$@") > "$SCRATCH/$mode.out" 2> "$SCRATCH/$mode.err" || rc=$?
@@ -91,6 +97,22 @@ compare_plain_and_preload() {
     echo "FAIL: segment files left behind in MEMTIDE_DIR after every process exited normally:" >&2
     echo "$left" | head -n 20 >&2
     failed=1
+  fi
+  if [[ -n ${TRACE_MODE:-} ]]; then
+    # One complete exit trace per traced process that ended normally, each a readable document.
+    /usr/bin/python3 -I -c '
+import glob, json, sys
+files = glob.glob(sys.argv[1] + "/trace.*.json")
+if not files:
+    sys.exit("no trace file was written")
+for path in files:
+    with open(path) as f:
+        trace = json.load(f)
+    kind, complete, sites = trace.get("kind"), trace.get("complete"), trace.get("sites") or []
+    if kind != "exit" or complete is not True or (sys.argv[2] == "full" and not sites):
+        sys.exit(f"{path}: kind {kind}, complete {complete}, {len(sites)} sites")
+print(f"{len(files)} trace files, every one complete")
+' "$SCRATCH/traces" "$TRACE_MODE" >&2 || failed=1
   fi
   ((failed == 0)) || exit 1
   echo "identical: exit code $(cat "$SCRATCH/plain.rc"), $(wc -c < "$SCRATCH/plain.out") bytes of stdout," \

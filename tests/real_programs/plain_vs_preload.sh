@@ -1,7 +1,8 @@
 #!/bin/bash
-# Usage: plain_vs_preload.sh PRELOAD PROGRAM   (PROGRAM: python3 | sqlite3 | git | g++)
+# Usage: [TRACE_MODE=sample|full] plain_vs_preload.sh PRELOAD PROGRAM   (PROGRAM: python3 | sqlite3 | git | g++)
 # Runs PROGRAM's workload plain and under LD_PRELOAD=PRELOAD and fails unless stdout, stderr and the exit
-# code are byte-identical (see common.sh). ctest runs it once per program.
+# code are byte-identical (see common.sh). With TRACE_MODE the preloaded run also traces, and every process's
+# trace file must be complete. ctest runs it once per program, and traced for some.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
 
