@@ -9,6 +9,7 @@
 
 #include "heap_counters.h"
 #include "log.h"
+#include "pipe_hooks.h"
 #include "private_descriptors.h"
 #include "thread_state.h"
 #include "trace_hooks.h"
@@ -92,6 +93,7 @@ void StartTracerModule(const Options& options) {
     Log("MEMTIDE_TRACE={}: {} has no {}; tracing is off", ModeName(options.trace), module_path, MEMTIDE_TRACER_ENTRY);
     return;
   }
+  MoveLibunwindPipesHigh();  // loaded with the module; it first unwinds in start()
   CodeRange own{reinterpret_cast<uintptr_t>(self.dli_fbase), 0, 0};
   // dli_fbase is the ELF header's address; for a shared object built at address 0 that is the load bias.
   dl_iterate_phdr(FindOwnRange, &own);

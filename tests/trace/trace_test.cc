@@ -320,6 +320,21 @@ TEST_CASE("a snapshot file is written outside the program's descriptor table, an
   CHECK(bytes == 6 * (50 * 1000 + 49 * 50 / 2));  // 6 blocks of 1000 + depth bytes at each depth 0..49
 }
 
+TEST_CASE("a traced daemon that closes its descriptors and opens its own files keeps them") {
+  TempDir dir;
+  // libunwind for every stack, so its pipe is in use all along.
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_DAEMON_FILES, dir.File("first.txt"), dir.File("second.txt")},
+                      {{"MEMTIDE_TRACE_FAST_UNWIND", "0"}});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 0);
+  CHECK(run.result.out.rfind("ok fds ", 0) == 0);
+  for (const char* name : {"first.txt", "second.txt"}) {
+    std::stringstream text;
+    text << std::ifstream(dir.File(name)).rdbuf();
+    CHECK(text.str() == "program data\n");
+  }
+}
+
 TEST_CASE("memtide snapshot of a process that does not trace says so in one line") {
   TempDir dir;
   Run run = SnapshotLiveServer(dir, dir.File("snap.json"), {});

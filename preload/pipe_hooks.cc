@@ -1,0 +1,126 @@
+// Interposed pipe/pipe2: the pipe libunwind (the tracer module's fallback unwinder) opens goes to a high
+// descriptor number.
+//
+// libunwind opens a pipe when it first unwinds and keeps it for the life of the process: it checks that an
+// address is readable by writing a byte from it into that pipe, and cannot unwind without it (refused one, it
+// returned no frame at all). At the program's lowest free numbers (3 and 4, from the first traced allocation
+// on) the pipe is in the way of the program: a daemon that closes everything above 2 and opens its own files
+// gets those numbers back, and libunwind's next check then reads from the program's descriptor, finds it is
+// not its pipe, closes it and the next one to make a new pipe, and writes a byte of stack into whatever it
+// got. So a pipe asked for by libunwind's code while memtide's guard is held (the tracer only unwinds under
+// it) is moved to the top of the first 1024 descriptors, where programs that number their own files from
+// the bottom do not reach. It stays visible to a program that lists every descriptor it has (CPython's
+// test_pass_fds_redirected compares a child's whole set, and fails under tracing): libunwind must have it
+// in the program's table, where its checks run. Every other caller (the program, a signal handler that
+// interrupted memtide) gets pipe2 unchanged.
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "heap_counters.h"
+#include "pipe_hooks.h"
+#include "thread_state.h"
+
+#define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace memtide::internal {
+namespace {
+
+using Pipe2Function = int (*)(int*, int);
+
+struct CodeRange {
+  uintptr_t begin;
+  uintptr_t end;
+};
+
+constexpr int kMaxLibunwindRanges = 8;
+CodeRange g_libunwind_ranges[kMaxLibunwindRanges];
+std::atomic<int> g_libunwind_range_count{0};  // ranges [0, count) are complete (release)
+std::atomic<Pipe2Function> g_real_pipe2{nullptr};
+
+int AddLibunwindRanges(dl_phdr_info* info, size_t, void*) {
+  const char* name = info->dlpi_name;
+  if (name == nullptr) return 0;
+  const char* base = strrchr(name, '/');
+  base = base != nullptr ? base + 1 : name;
+  if (strncmp(base, "libunwind", 9) != 0) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& header = info->dlpi_phdr[i];
+    if (header.p_type != PT_LOAD || (header.p_flags & PF_X) == 0) continue;
+    const int count = g_libunwind_range_count.load(std::memory_order_relaxed);
+    if (count == kMaxLibunwindRanges) return 1;
+    g_libunwind_ranges[count] = {info->dlpi_addr + header.p_vaddr, info->dlpi_addr + header.p_vaddr + header.p_memsz};
+    g_libunwind_range_count.store(count + 1, std::memory_order_release);
+  }
+  return 0;
+}
+
+bool FromLibunwind(const void* return_address) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(return_address);
+  const int count = g_libunwind_range_count.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    if (address - g_libunwind_ranges[i].begin < g_libunwind_ranges[i].end - g_libunwind_ranges[i].begin) return true;
+  }
+  return false;
+}
+
+Pipe2Function RealPipe2() {
+  Pipe2Function real = g_real_pipe2.load(std::memory_order_acquire);
+  if (real == nullptr) {
+    ScopedGuard guard;  // dlsym may allocate
+    real = reinterpret_cast<Pipe2Function>(dlsym(RTLD_NEXT, "pipe2"));
+    if (real != nullptr) g_real_pipe2.store(real, std::memory_order_release);
+  }
+  return real;
+}
+
+int RealPipe(int fds[2], int flags) {
+  if (Pipe2Function real = RealPipe2()) return real(fds, flags);
+  return static_cast<int>(syscall(SYS_pipe2, fds, flags));
+}
+
+// The lowest free number from kHighFloor (or below the soft limit, if that is lower) on; unchanged if none.
+constexpr int kHighFloor = 1000;
+int MoveHigh(int fd) {
+  rlimit limit{};
+  int floor = kHighFloor;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < static_cast<rlim_t>(kHighFloor) + 24) {
+    floor = limit.rlim_cur > 32 ? static_cast<int>(limit.rlim_cur) - 24 : fd;
+  }
+  if (fd >= floor) return fd;
+  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+  if (moved < 0) return fd;
+  close(fd);
+  return moved;
+}
+
+int Pipe(int fds[2], int flags, const void* caller) {
+  if (MEMTIDE_PREDICT_TRUE(tls_state.guard_depth == 0) || !FromLibunwind(caller)) return RealPipe(fds, flags);
+  const int saved_errno = errno;
+  const int status = RealPipe(fds, flags | O_CLOEXEC);
+  if (status != 0) return status;
+  fds[0] = MoveHigh(fds[0]);
+  fds[1] = MoveHigh(fds[1]);
+  errno = saved_errno;
+  return 0;
+}
+
+}  // namespace
+
+void MoveLibunwindPipesHigh() { dl_iterate_phdr(AddLibunwindRanges, nullptr); }
+
+}  // namespace memtide::internal
+
+MEMTIDE_EXPORT int pipe2(int fds[2], int flags) {
+  return memtide::internal::Pipe(fds, flags, __builtin_return_address(0));
+}
+
+MEMTIDE_EXPORT int pipe(int fds[2]) { return memtide::internal::Pipe(fds, 0, __builtin_return_address(0)); }

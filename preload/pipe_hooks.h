@@ -1,0 +1,13 @@
+// pipe/pipe2 interposers that move libunwind's pipe to high descriptor numbers (pipe_hooks.cc says why).
+#ifndef MEMTIDE_PRELOAD_PIPE_HOOKS_H_
+#define MEMTIDE_PRELOAD_PIPE_HOOKS_H_
+
+namespace memtide::internal {
+
+// Notes the code of every loaded library named libunwind*: pipes it asks for under memtide's guard go to
+// high numbers from now on. Call once the tracer module (and so libunwind) is loaded and before it first unwinds.
+void MoveLibunwindPipesHigh();
+
+}  // namespace memtide::internal
+
+#endif  // MEMTIDE_PRELOAD_PIPE_HOOKS_H_
