@@ -75,6 +75,9 @@ void SiteStats::OnFree(int64_t* unflushed, uint32_t site, double bytes, double b
 
 std::vector<SiteCounters> SiteStats::Collect(uint32_t max_site) {
   std::vector<SiteCounters> result;
+  // Sized once: growing by doubling would hold the old and the new buffer together, up to three times the
+  // sites' 96 bytes each (PyTorch's import: 600,000 sites, so 57 MB became a 150 MB peak while writing).
+  result.reserve(max_site);
   for (size_t id = 1; id <= max_site; ++id) {
     Site* record = sites_.Find(id);
     if (record == nullptr) continue;
