@@ -13,7 +13,6 @@
 // test_pass_fds_redirected compares a child's whole set, and fails under tracing): libunwind must have it
 // in the program's table, where its checks run. Every other caller (the program, a signal handler that
 // interrupted memtide) gets pipe2 unchanged.
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -26,14 +25,13 @@
 
 #include "heap_counters.h"
 #include "pipe_hooks.h"
+#include "real_symbols.h"
 #include "thread_state.h"
 
 #define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace memtide::internal {
 namespace {
-
-using Pipe2Function = int (*)(int*, int);
 
 struct CodeRange {
   uintptr_t begin;
@@ -43,7 +41,6 @@ struct CodeRange {
 constexpr int kMaxLibunwindRanges = 8;
 CodeRange g_libunwind_ranges[kMaxLibunwindRanges];
 std::atomic<int> g_libunwind_range_count{0};  // ranges [0, count) are complete (release)
-std::atomic<Pipe2Function> g_real_pipe2{nullptr};
 
 int AddLibunwindRanges(dl_phdr_info* info, size_t, void*) {
   const char* name = info->dlpi_name;
@@ -71,18 +68,10 @@ bool FromLibunwind(const void* return_address) {
   return false;
 }
 
-Pipe2Function RealPipe2() {
-  Pipe2Function real = g_real_pipe2.load(std::memory_order_acquire);
-  if (real == nullptr) {
-    ScopedGuard guard;  // dlsym may allocate
-    real = reinterpret_cast<Pipe2Function>(dlsym(RTLD_NEXT, "pipe2"));
-    if (real != nullptr) g_real_pipe2.store(real, std::memory_order_release);
-  }
-  return real;
-}
-
+// Resolved with the allocator's symbols at the first hook call, so a first pipe() inside a signal handler
+// calls no dlsym.
 int RealPipe(int fds[2], int flags) {
-  if (Pipe2Function real = RealPipe2()) return real(fds, flags);
+  if (g_real_ready && g_real.pipe2 != nullptr) return g_real.pipe2(fds, flags);
   return static_cast<int>(syscall(SYS_pipe2, fds, flags));
 }
 

@@ -33,6 +33,7 @@ struct RealSymbols {
   void* (*mremap)(void*, size_t, size_t, int, ...);
   void (*exit_now)(int);      // _exit
   void (*exit_now_c99)(int);  // _Exit
+  int (*pipe2)(int*, int);    // pipe_hooks.cc; null: the hooks make the system call
 };
 
 // Filled before g_real_ready becomes true, never changed afterwards.
