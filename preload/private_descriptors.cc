@@ -3,6 +3,7 @@
 #include "private_descriptors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -69,6 +70,13 @@ void* DescriptorThreadMain(void*) {
     // Cannot drop the copied descriptors in one call: end the thread, which releases its table.
     SetState(State::kGaveUp);
     return nullptr;
+  }
+  // 0, 1 and 2 of the copy are /dev/null, so memtide's files never get those numbers: a stray write to
+  // standard output or error on this thread (a library's warning) then goes nowhere instead of into one.
+  const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd == 0) {
+    dup2(0, 1);
+    dup2(0, 2);
   }
   g_thread = pthread_self();  // published by SetState's release, before any caller can see kRunning
   SetState(State::kRunning);
