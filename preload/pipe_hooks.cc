@@ -15,8 +15,6 @@
 // interrupted memtide) gets pipe2 unchanged.
 #include <errno.h>
 #include <fcntl.h>
-#include <link.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,39 +31,14 @@
 namespace memtide::internal {
 namespace {
 
-struct CodeRange {
-  uintptr_t begin;
-  uintptr_t end;
-};
-
-constexpr int kMaxLibunwindRanges = 8;
-CodeRange g_libunwind_ranges[kMaxLibunwindRanges];
-std::atomic<int> g_libunwind_range_count{0};  // ranges [0, count) are complete (release)
-
-int AddLibunwindRanges(dl_phdr_info* info, size_t, void*) {
-  const char* name = info->dlpi_name;
-  if (name == nullptr) return 0;
-  const char* base = strrchr(name, '/');
-  base = base != nullptr ? base + 1 : name;
-  if (strncmp(base, "libunwind", 9) != 0) return 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& header = info->dlpi_phdr[i];
-    if (header.p_type != PT_LOAD || (header.p_flags & PF_X) == 0) continue;
-    const int count = g_libunwind_range_count.load(std::memory_order_relaxed);
-    if (count == kMaxLibunwindRanges) return 1;
-    g_libunwind_ranges[count] = {info->dlpi_addr + header.p_vaddr, info->dlpi_addr + header.p_vaddr + header.p_memsz};
-    g_libunwind_range_count.store(count + 1, std::memory_order_release);
-  }
-  return 0;
-}
+// libunwind's code, from the tracer's start on (release: readers acquire the end).
+uintptr_t g_libunwind_begin = 0;
+std::atomic<uintptr_t> g_libunwind_end{0};
 
 bool FromLibunwind(const void* return_address) {
+  const uintptr_t end = g_libunwind_end.load(std::memory_order_acquire);
   const uintptr_t address = reinterpret_cast<uintptr_t>(return_address);
-  const int count = g_libunwind_range_count.load(std::memory_order_acquire);
-  for (int i = 0; i < count; ++i) {
-    if (address - g_libunwind_ranges[i].begin < g_libunwind_ranges[i].end - g_libunwind_ranges[i].begin) return true;
-  }
-  return false;
+  return end != 0 && address - g_libunwind_begin < end - g_libunwind_begin;
 }
 
 // Resolved with the allocator's symbols at the first hook call, so a first pipe() inside a signal handler
@@ -104,7 +77,12 @@ int Pipe(int fds[2], int flags, const void* caller) {
 
 }  // namespace
 
-void MoveLibunwindPipesHigh() { dl_iterate_phdr(AddLibunwindRanges, nullptr); }
+void MoveLibunwindPipesHigh(const void* libunwind_function) {
+  const LoadedObject libunwind = LoadedObjectOf(libunwind_function);
+  if (libunwind.code_end == 0) return;
+  g_libunwind_begin = libunwind.code_begin;
+  g_libunwind_end.store(libunwind.code_end, std::memory_order_release);
+}
 
 }  // namespace memtide::internal
 

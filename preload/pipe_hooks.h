@@ -4,9 +4,10 @@
 
 namespace memtide::internal {
 
-// Notes the code of every loaded library named libunwind*: pipes it asks for under memtide's guard go to
-// high numbers from now on. Call once the tracer module (and so libunwind) is loaded and before it first unwinds.
-void MoveLibunwindPipesHigh();
+// Notes the code of the library that defines `libunwind_function` (libunwind's, found through the tracer
+// module): pipes it asks for under memtide's guard go to high numbers from now on. Null: nothing changes. Call
+// once the module (and so libunwind) is loaded and before it first unwinds.
+void MoveLibunwindPipesHigh(const void* libunwind_function);
 
 }  // namespace memtide::internal
 

@@ -58,15 +58,20 @@ struct ObjectSearch {
 
 int FindObjectContaining(dl_phdr_info* info, size_t, void* data) {
   auto* search = static_cast<ObjectSearch*>(data);
+  bool contains = false;
+  LoadedObject object{info->dlpi_phdr, info->dlpi_name, 0, 0};
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& header = info->dlpi_phdr[i];
     if (header.p_type != PT_LOAD) continue;
-    if (search->address - (info->dlpi_addr + header.p_vaddr) < header.p_memsz) {
-      search->found = {info->dlpi_phdr, info->dlpi_name};
-      return 1;
-    }
+    const uintptr_t begin = info->dlpi_addr + header.p_vaddr;
+    if (search->address - begin < header.p_memsz) contains = true;
+    if ((header.p_flags & PF_X) == 0) continue;
+    if (object.code_begin == 0 || begin < object.code_begin) object.code_begin = begin;
+    if (begin + header.p_memsz > object.code_end) object.code_end = begin + header.p_memsz;
   }
-  return 0;
+  if (!contains) return 0;
+  search->found = object;
+  return 1;
 }
 
 template <typename F>
@@ -124,7 +129,7 @@ bool NextAllocatorIsGlibc() {
 }  // namespace
 
 LoadedObject LoadedObjectOf(const void* address) {
-  ObjectSearch search{reinterpret_cast<uintptr_t>(address), {nullptr, nullptr}};
+  ObjectSearch search{reinterpret_cast<uintptr_t>(address), {nullptr, nullptr, 0, 0}};
   if (address != nullptr) dl_iterate_phdr(FindObjectContaining, &search);
   return search.found;
 }

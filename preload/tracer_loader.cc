@@ -3,7 +3,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <link.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +10,7 @@
 #include "log.h"
 #include "pipe_hooks.h"
 #include "private_descriptors.h"
+#include "real_symbols.h"
 #include "thread_state.h"
 #include "trace_hooks.h"
 #include "tracer_module.h"
@@ -23,27 +23,6 @@ bool g_at_exit_done = false;
 
 void LogLineFromTracer(const char* line) { Log("{}", line); }
 void WriteTextFromTracer(const char* text, size_t length) { WriteLogLine(text, length); }
-
-// The address range of libmemtide.so's own code: frames there are memtide's, not the program's.
-struct CodeRange {
-  uintptr_t load_bias;
-  uintptr_t begin;
-  uintptr_t end;
-};
-
-int FindOwnRange(dl_phdr_info* info, size_t, void* data) {
-  auto* range = static_cast<CodeRange*>(data);
-  if (info->dlpi_addr != range->load_bias) return 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& header = info->dlpi_phdr[i];
-    if (header.p_type != PT_LOAD || (header.p_flags & PF_X) == 0) continue;
-    uintptr_t begin = info->dlpi_addr + header.p_vaddr;
-    uintptr_t end = begin + header.p_memsz;
-    if (range->begin == 0 || begin < range->begin) range->begin = begin;
-    if (end > range->end) range->end = end;
-  }
-  return range->begin != 0 ? 1 : 0;
-}
 
 const char* ModeName(int64_t mode) { return mode == kMemtideTraceFull ? "full" : "sample"; }
 
@@ -65,20 +44,21 @@ namespace {
 void StartTracerModule(const Options& options) {
   if (options.trace == kMemtideTraceOff) return;
   ScopedGuard guard;
-  Dl_info self;
-  if (dladdr(reinterpret_cast<void*>(&StartTracer), &self) == 0 || self.dli_fname == nullptr) {
+  // libmemtide.so itself: the tracer module lies beside it, and frames in its code are memtide's.
+  const LoadedObject self = LoadedObjectOf(reinterpret_cast<const void*>(&StartTracer));
+  if (self.identity == nullptr || self.path == nullptr || self.path[0] == '\0') {
     Log("MEMTIDE_TRACE={}: cannot find libmemtide.so's own path; tracing is off", ModeName(options.trace));
     return;
   }
   char module_path[4096];
-  const char* slash = strrchr(self.dli_fname, '/');
-  size_t folder_length = slash != nullptr ? static_cast<size_t>(slash - self.dli_fname + 1) : 0;
+  const char* slash = strrchr(self.path, '/');
+  size_t folder_length = slash != nullptr ? static_cast<size_t>(slash - self.path + 1) : 0;
   static constexpr char kModuleName[] = "libmemtide_tracer.so";
   if (folder_length + sizeof(kModuleName) > sizeof(module_path)) {
     Log("MEMTIDE_TRACE={}: the path of libmemtide.so is too long; tracing is off", ModeName(options.trace));
     return;
   }
-  memcpy(module_path, self.dli_fname, folder_length);
+  memcpy(module_path, self.path, folder_length);
   memcpy(module_path + folder_length, kModuleName, sizeof(kModuleName));
 
   void* module = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
@@ -93,10 +73,8 @@ void StartTracerModule(const Options& options) {
     Log("MEMTIDE_TRACE={}: {} has no {}; tracing is off", ModeName(options.trace), module_path, MEMTIDE_TRACER_ENTRY);
     return;
   }
-  MoveLibunwindPipesHigh();  // loaded with the module; it first unwinds in start()
-  CodeRange own{reinterpret_cast<uintptr_t>(self.dli_fbase), 0, 0};
-  // dli_fbase is the ELF header's address; for a shared object built at address 0 that is the load bias.
-  dl_iterate_phdr(FindOwnRange, &own);
+  // libunwind came with the module (its dependency); the module first unwinds in start().
+  MoveLibunwindPipesHigh(dlsym(module, "unw_backtrace"));
 
   MemtideTracerConfig config{};
   config.abi_version = MEMTIDE_TRACER_ABI_VERSION;
@@ -108,8 +86,8 @@ void StartTracerModule(const Options& options) {
   config.trace_file = options.trace_file.text;
   config.suppressions = options.suppressions.text;
   config.segment_dir = options.dir.text;
-  config.skip_begin = own.begin;
-  config.skip_end = own.end;
+  config.skip_begin = self.code_begin;
+  config.skip_end = self.code_end;
   config.log_line = LogLineFromTracer;
   config.write_text = WriteTextFromTracer;
   const MemtideTracerApi* api = start(&config);
