@@ -8,12 +8,10 @@
  * apart: a descriptor found there is reported as a skip, not a failure.
  * Output: "ok scans=<n>" or "ok skipped: ...". */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <sys/wait.h>
 #include <time.h>
 
+#include "descriptor_checks.h"
 #include "e2e_check.h"
 
 enum { kLowestChecked = 3, kHighestChecked = 1023 };
@@ -22,27 +20,6 @@ static double Now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Opens a descriptor of its own, closed before it returns (between scans). */
-static int SegmentExists(const char* directory) {
-  char prefix[64];
-  snprintf(prefix, sizeof(prefix), "memtide.%ld.", (long)getpid()); /* MEMTIDE_SEGMENT_PREFIX, segment.h */
-  DIR* listing = opendir(directory);
-  if (listing == NULL) return 0;
-  int found = 0;
-  for (struct dirent* entry; !found && (entry = readdir(listing)) != NULL;) {
-    found = strncmp(entry->d_name, prefix, strlen(prefix)) == 0;
-  }
-  closedir(listing);
-  return found;
-}
-
-static int UnshareAllowed(void) {
-  pid_t child = fork();
-  if (child == 0) _exit(unshare(CLONE_FILES) == 0 ? 0 : 1);
-  int status = 0;
-  return child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 int main(void) {
@@ -70,7 +47,7 @@ int main(void) {
     void* block = malloc(64 + (size_t)(scans % 512));
     E2eEscape(block);
     free(block);
-    if (!segment_seen) segment_seen = SegmentExists(directory);
+    if (!segment_seen) segment_seen = SegmentFileExists(directory);
     E2E_CHECK(Now() - start < 10, "no segment in %s after 10 s", directory);
   }
   E2eWriteLine(1, "ok scans=%ld", scans);

@@ -6,24 +6,11 @@
  * The driver then checks the data file holds the program's line alone and the log file memtide's lines.
  * Output: "ok fd=<the data file's number>". */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <time.h>
 
+#include "descriptor_checks.h"
 #include "e2e_check.h"
-
-static int SegmentExists(const char* directory) {
-  char prefix[64];
-  snprintf(prefix, sizeof(prefix), "memtide.%ld.", (long)getpid()); /* MEMTIDE_SEGMENT_PREFIX, segment.h */
-  DIR* listing = opendir(directory);
-  if (listing == NULL) return 0;
-  int found = 0;
-  for (struct dirent* entry; !found && (entry = readdir(listing)) != NULL;) {
-    found = strncmp(entry->d_name, prefix, strlen(prefix)) == 0;
-  }
-  closedir(listing);
-  return found;
-}
 
 int main(int argc, char** argv) {
   E2eRequireApi();
@@ -45,8 +32,8 @@ int main(int argc, char** argv) {
   int data = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   E2E_CHECK(data >= 0, "cannot open %s", argv[2]);
   E2eWriteLine(data, "program data");
-  for (int i = 0; i < 2000 && !SegmentExists(directory); ++i) usleep(5000);
-  E2E_CHECK(SegmentExists(directory), "no segment in %s after 10 s", directory);
+  for (int i = 0; i < 2000 && !SegmentFileExists(directory); ++i) usleep(5000);
+  E2E_CHECK(SegmentFileExists(directory), "no segment in %s after 10 s", directory);
   usleep(20000); /* a few more monitor ticks */
   close(data);
   E2eWriteLine(1, "ok fd=%d", data);

@@ -6,16 +6,15 @@
  * Where unshare(CLONE_FILES) is refused, a descriptor found is reported as a skip.
  * Output: "ok scans=<n> snapshots=<n>" or "ok skipped: ...". */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <memtide/memtide.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "descriptor_checks.h"
 
 enum { kLowestChecked = 3, kHighestChecked = 1023, kDepths = 50, kBlocks = 300, kSnapshots = 40 };
 
@@ -43,34 +42,14 @@ static void* TakeSnapshots(void* unused) {
   return unused;
 }
 
-static int SegmentExists(const char* directory) {
-  char prefix[64];
-  snprintf(prefix, sizeof(prefix), "memtide.%ld.", (long)getpid());
-  DIR* listing = opendir(directory);
-  if (listing == NULL) return 0;
-  int found = 0;
-  for (struct dirent* entry; !found && (entry = readdir(listing)) != NULL;) {
-    found = strncmp(entry->d_name, prefix, strlen(prefix)) == 0;
-  }
-  closedir(listing);
-  return found;
-}
-
-static int UnshareAllowed(void) {
-  pid_t child = fork();
-  if (child == 0) _exit(unshare(CLONE_FILES) == 0 ? 0 : 1);
-  int status = 0;
-  return child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 int main(int argc, char** argv) {
   if (argc < 2 || !memtide_snapshot) return 2;
   g_snapshot_path = argv[1];
   const char* directory = getenv("MEMTIDE_DIR");
   if (directory == NULL) return 2;
   for (int i = 0; i < kBlocks; ++i) Nest(0, i);
-  for (int i = 0; i < 2000 && !SegmentExists(directory); ++i) usleep(5000);
-  if (!SegmentExists(directory)) {
+  for (int i = 0; i < 2000 && !SegmentFileExists(directory); ++i) usleep(5000);
+  if (!SegmentFileExists(directory)) {
     fprintf(stderr, "no segment in %s after 10 s\n", directory);
     return 1;
   }

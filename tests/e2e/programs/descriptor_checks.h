@@ -1,0 +1,36 @@
+/* Shared by the programs that check memtide stays out of their descriptor table (fds_untouched, log_file,
+ * tests/trace's snapshot_descriptors): whether this process's segment file exists yet (the monitor has
+ * started, and with it memtide's descriptor thread), and whether unshare(CLONE_FILES) is allowed here
+ * (container seccomp profiles refuse it, and memtide's descriptors are then shared: a skip, not a failure).
+ * Each opens descriptors of its own, closed before it returns. */
+#ifndef MEMTIDE_TESTS_E2E_PROGRAMS_DESCRIPTOR_CHECKS_H_
+#define MEMTIDE_TESTS_E2E_PROGRAMS_DESCRIPTOR_CHECKS_H_
+
+#include <dirent.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static inline int SegmentFileExists(const char* directory) {
+  char prefix[64];
+  snprintf(prefix, sizeof(prefix), "memtide.%ld.", (long)getpid()); /* MEMTIDE_SEGMENT_PREFIX, segment.h */
+  DIR* listing = opendir(directory);
+  if (listing == NULL) return 0;
+  int found = 0;
+  for (struct dirent* entry; !found && (entry = readdir(listing)) != NULL;) {
+    found = strncmp(entry->d_name, prefix, strlen(prefix)) == 0;
+  }
+  closedir(listing);
+  return found;
+}
+
+static inline int UnshareAllowed(void) {
+  pid_t child = fork();
+  if (child == 0) _exit(unshare(CLONE_FILES) == 0 ? 0 : 1);
+  int status = 0;
+  return child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+#endif /* MEMTIDE_TESTS_E2E_PROGRAMS_DESCRIPTOR_CHECKS_H_ */
