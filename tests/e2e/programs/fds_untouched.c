@@ -32,12 +32,9 @@ int main(void) {
   const double start = Now();
   long scans = 0;
   for (int segment_seen = 0; !segment_seen || Now() - start < 0.5; ++scans) {
-    for (int fd = kLowestChecked; fd <= kHighestChecked; ++fd) {
-      if (inherited[fd] || fcntl(fd, F_GETFD) < 0) continue;
-      char link[64], target[256];
-      snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-      ssize_t length = readlink(link, target, sizeof(target) - 1);
-      target[length > 0 ? length : 0] = '\0';
+    char target[256];
+    const int fd = FirstNewDescriptor(inherited, kLowestChecked, kHighestChecked, target, sizeof(target));
+    if (fd >= 0) {
       if (!UnshareAllowed()) {
         E2eWriteLine(1, "ok skipped: unshare(CLONE_FILES) is refused here, memtide's descriptors are shared");
         return 0;

@@ -20,11 +20,9 @@ int main(int argc, char** argv) {
   char log_target[4096];
   E2E_CHECK(realpath(argv[1], log_target) != NULL, "the log file %s does not exist at the start of main", argv[1]);
   for (int fd = 3; fd < 1024; ++fd) {
-    char link[64], target[4096];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t length = readlink(link, target, sizeof(target) - 1);
-    if (length <= 0) continue;
-    target[length] = '\0';
+    char target[4096];
+    DescriptorTarget(fd, target, sizeof(target));
+    if (target[0] == '\0') continue;
     E2E_CHECK(strcmp(target, log_target) != 0, "descriptor %d is memtide's log file %s", fd, target);
   }
   close_range(3, ~0U, 0);

@@ -59,12 +59,9 @@ int main(int argc, char** argv) {
   if (pthread_create(&thread, NULL, TakeSnapshots, NULL) != 0) return 1;
   long scans = 0;
   for (; !__atomic_load_n(&g_done, __ATOMIC_ACQUIRE); ++scans) {
-    for (int fd = kLowestChecked; fd <= kHighestChecked; ++fd) {
-      if (inherited[fd] || fcntl(fd, F_GETFD) < 0) continue;
-      char link[64], target[256];
-      snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-      ssize_t length = readlink(link, target, sizeof(target) - 1);
-      target[length > 0 ? length : 0] = '\0';
+    char target[256];
+    const int fd = FirstNewDescriptor(inherited, kLowestChecked, kHighestChecked, target, sizeof(target));
+    if (fd >= 0) {
       pthread_join(thread, NULL);
       if (!UnshareAllowed()) {
         printf("ok skipped: unshare(CLONE_FILES) is refused here, memtide's descriptors are shared\n");
