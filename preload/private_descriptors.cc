@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -46,15 +47,19 @@ void SetState(State state) {
   pthread_mutex_unlock(&g_mutex);
 }
 
-// Callers take the locks with a bounded number of tries: a caller may be a signal handler that interrupted a
-// thread holding one of them (a handler that calls _exit reads /proc/self/stat on the way out); it then does
-// its work itself rather than wait forever. Uncontended, the first try succeeds.
-bool LockWithinTries(pthread_mutex_t* mutex) {
-  for (int tries = 0; tries < 1000; ++tries) {
-    if (pthread_mutex_trylock(mutex) == 0) return true;
-    if (tries >= 8) sched_yield();
-  }
-  return false;
+// Callers wait for the locks at most kLockWaitNs: a caller may be a signal handler that interrupted a thread
+// holding one of them (a handler that calls _exit reads /proc/self/stat on the way out); it then does its work
+// itself rather than wait forever. Bounded by time, not by tries: 1000 tries with sched_yield passed in less than
+// the holder's job took on a loaded machine, and the snapshot then went into the program's table (CI saw it).
+constexpr int64_t kLockWaitNs = 250 * 1000 * 1000;
+bool LockWithinDeadline(pthread_mutex_t* mutex) {
+  if (pthread_mutex_trylock(mutex) == 0) return true;  // uncontended: no clock read
+  timespec deadline{};
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  const int64_t ns = deadline.tv_nsec + kLockWaitNs;
+  deadline.tv_sec += static_cast<time_t>(ns / 1000000000);
+  deadline.tv_nsec = static_cast<long>(ns % 1000000000);
+  return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, &deadline) == 0;
 }
 
 void* DescriptorThreadMain(void*) {
@@ -170,8 +175,8 @@ bool RunWithPrivateDescriptors(void (*work)(void*), void* argument) {
     work(argument);
     return true;
   }
-  if (!LockWithinTries(&g_callers)) return false;
-  if (!g_running.load(std::memory_order_acquire) || !LockWithinTries(&g_mutex)) {  // stopped, or a busy lock
+  if (!LockWithinDeadline(&g_callers)) return false;
+  if (!g_running.load(std::memory_order_acquire) || !LockWithinDeadline(&g_mutex)) {  // stopped, or a busy lock
     pthread_mutex_unlock(&g_callers);
     return false;
   }
