@@ -192,8 +192,8 @@ void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report) {
         leaks.push_back(&site);
       }
     }
-    report->leaks = GroupSites(leaks, &Site::live_bytes, &Site::live_blocks);
-    report->runtime_leaks = GroupSites(runtime, &Site::live_bytes, &Site::live_blocks);
+    report->leaks = GroupSites(leaks, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks);
+    report->runtime_leaks = GroupSites(runtime, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks);
     report->leaked_bytes = report->leaked_blocks = 0;
     for (const StackTotal& leak : report->leaks) {
       report->leaked_bytes += leak.bytes;

@@ -17,8 +17,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "trace_file.h"
 
 namespace memtide {
@@ -418,7 +420,65 @@ std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries) {
   return merged;
 }
 
-std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count) {
+namespace {
+
+// GroupSites on the sites' frame_keys: the same groups, sums, sizes and order as grouping on StackKey strings,
+// without building one. `stack_of(i)` names sites[i]'s stack; it is asked for the first site of each of the first
+// `named` groups only (the others keep their figures and an empty stack).
+template <typename StackOf>
+std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, int64_t Site::*bytes,
+                                         int64_t Site::*count, const std::vector<uint32_t>& frame_key_ranks,
+                                         size_t named, StackOf&& stack_of) {
+  struct Group {
+    size_t site;  // the first site of the group: its stack names the entry
+    int64_t bytes;
+    int64_t count;
+    std::vector<int64_t> sizes;
+  };
+  std::vector<Group> groups;
+  absl::flat_hash_map<absl::Span<const uint32_t>, size_t> group_of;  // views of the sites' frame_keys
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const Site& site = *sites[i];
+    if (site.*bytes == 0 && site.*count == 0) continue;
+    auto [found, fresh] = group_of.try_emplace(absl::MakeConstSpan(site.frame_keys), groups.size());
+    if (fresh) {
+      groups.push_back(Group{i, site.*bytes, site.*count, site.sizes});
+      continue;
+    }
+    Group& into = groups[found->second];
+    into.bytes += site.*bytes;
+    into.count += site.*count;
+    AddSizes(site.sizes, &into.sizes);
+  }
+  // Ties in bytes and blocks go in StackKey order: key ids compared by the rank of their texts.
+  std::sort(groups.begin(), groups.end(), [&](const Group& x, const Group& y) {
+    if (x.bytes != y.bytes) return x.bytes > y.bytes;
+    if (x.count != y.count) return x.count > y.count;
+    const std::vector<uint32_t>& a = sites[x.site]->frame_keys;
+    const std::vector<uint32_t>& b = sites[y.site]->frame_keys;
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [&](uint32_t p, uint32_t q) {
+      return frame_key_ranks[p] < frame_key_ranks[q];
+    });
+  });
+  std::vector<StackTotal> totals;
+  totals.reserve(groups.size());
+  for (Group& entry : groups) {
+    StackTotal total{Stack(), entry.bytes, entry.count, std::move(entry.sizes)};
+    if (totals.size() < named) total.stack = stack_of(entry.site);
+    FinishSizes(&total);
+    totals.push_back(std::move(total));
+  }
+  return totals;
+}
+
+}  // namespace
+
+std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count,
+                                   const std::vector<uint32_t>& frame_key_ranks) {
+  if (!frame_key_ranks.empty()) {
+    return GroupOnFrameKeys(sites, bytes, count, frame_key_ranks, SIZE_MAX,
+                            [&sites](size_t i) { return sites[i]->stack; });
+  }
   std::vector<StackTotal> entries;
   for (const Site* site : sites) {
     if (site->*bytes == 0 && site->*count == 0) continue;
@@ -789,61 +849,28 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
     const bool live = site.live_bytes != 0 || site.live_blocks != 0;
     if (options.live_sites_only && !live) continue;
     if (options.all_site_stacks || live) site.stack = stack_of(raw_stacks[stack_index]);
+    if (live || site.peak_bytes != 0 || site.peak_blocks != 0) {  // the sites that any grouping counts
+      for (const RawFrame& frame : raw_stacks[stack_index]) {
+        const std::vector<uint32_t>& ids = named[name(frame)].key_ids;
+        site.frame_keys.insert(site.frame_keys.end(), ids.begin(), ids.end());
+      }
+    }
     site_raw.push_back(&raw_stacks[stack_index]);
     report.sites.push_back(std::move(site));
   }
 
-  // GroupSites on key ids: same groups, sizes and order, without a StackKey string per site.
+  // Ranks of the key texts, for the grouping's ties (GroupOnFrameKeys).
+  std::vector<uint32_t> by_text(key_texts.size());
+  for (uint32_t i = 0; i < by_text.size(); ++i) by_text[i] = i;
+  std::sort(by_text.begin(), by_text.end(), [&](uint32_t a, uint32_t b) { return key_texts[a] < key_texts[b]; });
+  report.frame_key_ranks.resize(key_texts.size());
+  for (uint32_t i = 0; i < by_text.size(); ++i) report.frame_key_ranks[by_text[i]] = i;
+  std::vector<const Site*> kept_sites;
+  kept_sites.reserve(report.sites.size());
+  for (const Site& site : report.sites) kept_sites.push_back(&site);
   auto group = [&](int64_t Site::*bytes, int64_t Site::*count) {
-    struct Group {
-      size_t site;  // the first site of the group: its stack names the entry
-      int64_t bytes;
-      int64_t count;
-      std::vector<int64_t> sizes;
-      std::vector<uint32_t> keys;
-    };
-    std::vector<Group> groups;
-    std::unordered_map<std::string, size_t> group_of;  // key ids as bytes -> index in groups
-    for (size_t i = 0; i < report.sites.size(); ++i) {
-      const Site& site = report.sites[i];
-      if (site.*bytes == 0 && site.*count == 0) continue;
-      std::vector<uint32_t> keys;
-      for (const RawFrame& frame : *site_raw[i]) {
-        const std::vector<uint32_t>& ids = named[name(frame)].key_ids;
-        keys.insert(keys.end(), ids.begin(), ids.end());
-      }
-      auto [found, fresh] = group_of.try_emplace(
-          std::string(reinterpret_cast<const char*>(keys.data()), keys.size() * sizeof(uint32_t)), groups.size());
-      if (fresh) {
-        groups.push_back(Group{i, site.*bytes, site.*count, site.sizes, std::move(keys)});
-        continue;
-      }
-      Group& into = groups[found->second];
-      into.bytes += site.*bytes;
-      into.count += site.*count;
-      AddSizes(site.sizes, &into.sizes);
-    }
-    // Ties in bytes and blocks go in StackKey order: key texts ranked once, stacks compared rank by rank.
-    std::vector<uint32_t> by_text(key_texts.size());
-    for (uint32_t i = 0; i < by_text.size(); ++i) by_text[i] = i;
-    std::sort(by_text.begin(), by_text.end(), [&](uint32_t a, uint32_t b) { return key_texts[a] < key_texts[b]; });
-    std::vector<uint32_t> rank(key_texts.size());
-    for (uint32_t i = 0; i < by_text.size(); ++i) rank[by_text[i]] = i;
-    std::sort(groups.begin(), groups.end(), [&](const Group& x, const Group& y) {
-      if (x.bytes != y.bytes) return x.bytes > y.bytes;
-      if (x.count != y.count) return x.count > y.count;
-      return std::lexicographical_compare(x.keys.begin(), x.keys.end(), y.keys.begin(), y.keys.end(),
-                                          [&](uint32_t a, uint32_t b) { return rank[a] < rank[b]; });
-    });
-    std::vector<StackTotal> totals;
-    totals.reserve(groups.size());
-    for (Group& entry : groups) {
-      StackTotal total{Stack(), entry.bytes, entry.count, std::move(entry.sizes)};
-      if (totals.size() < options.named_entries) total.stack = stack_of(*site_raw[entry.site]);
-      FinishSizes(&total);
-      totals.push_back(std::move(total));
-    }
-    return totals;
+    return GroupOnFrameKeys(kept_sites, bytes, count, report.frame_key_ranks, options.named_entries,
+                            [&](size_t i) { return stack_of(*site_raw[i]); });
   };
   if (report.trace.kind == TraceKind::kSnapshot) report.live_sites = group(&Site::live_bytes, &Site::live_blocks);
   report.peak_sites = group(&Site::peak_bytes, &Site::peak_blocks);

@@ -149,6 +149,51 @@ TEST_CASE("RawTraceOptions: only live sites' stacks, and only the first entries 
   CHECK(named->runtime_leaks.size() == whole->runtime_leaks.size());
 }
 
+// Grouping on the frame key ids ParseRawTrace records must give exactly what grouping on StackKey strings gives:
+// the same groups, sums, sizes and order, ties in bytes and blocks included.
+TEST_CASE("grouping on frame keys equals grouping on stack keys") {
+  std::mt19937_64 random(7);
+  Json json = ValidTrace();
+  Json stacks = Json::array();
+  Json sites = Json::array();
+  for (int id = 1; id <= 300; ++id) {
+    Json frames = Json::array();
+    const int depth = static_cast<int>(random() % 4);
+    for (int f = 0; f < depth; ++f) {
+      const int module = static_cast<int>(random() % 3) - 1;  // -1: no module
+      frames.push_back(Json::array({module, 16 * (1 + random() % 6)}));
+    }
+    stacks.push_back({{"id", id}, {"frames", frames}});
+    // Few distinct figures, so that ties in bytes and blocks are common.
+    const int64_t live_blocks = static_cast<int64_t>(random() % 3);
+    const int64_t peak_blocks = static_cast<int64_t>(random() % 3);
+    sites.push_back({{"stack", id}, {"live_bytes", 100 * live_blocks}, {"live_blocks", live_blocks},
+                     {"peak_bytes", 100 * peak_blocks}, {"peak_blocks", peak_blocks}, {"allocated_bytes", 300},
+                     {"allocations", 3}, {"sizes", Json::array({16 * (1 + random() % 5)})}});
+  }
+  json["stacks"] = stacks;
+  json["sites"] = sites;
+  Symbolizer symbolizer;
+  absl::StatusOr<TraceReport> report = ParseRawTrace(json, "t.json", &symbolizer);
+  REQUIRE(report.ok());
+  REQUIRE_FALSE(report->frame_key_ranks.empty());
+  std::vector<const Site*> all;
+  for (const Site& site : report->sites) all.push_back(&site);
+  auto same = [](const std::vector<StackTotal>& by_ids, const std::vector<StackTotal>& by_text) {
+    REQUIRE(by_ids.size() == by_text.size());
+    for (size_t i = 0; i < by_ids.size(); ++i) {
+      CHECK(StackKey(by_ids[i].stack) == StackKey(by_text[i].stack));
+      CHECK(by_ids[i].bytes == by_text[i].bytes);
+      CHECK(by_ids[i].count == by_text[i].count);
+      CHECK(by_ids[i].sizes == by_text[i].sizes);
+    }
+  };
+  same(report->peak_sites, GroupSites(all, &Site::peak_bytes, &Site::peak_blocks));
+  same(GroupSites(all, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks),
+       GroupSites(all, &Site::live_bytes, &Site::live_blocks));
+  CHECK(report->peak_sites.size() < 200);  // equal stacks did merge
+}
+
 TEST_CASE("a snapshot groups its live sites") {
   Json json = ValidTrace();
   json["kind"] = "snapshot";
