@@ -32,7 +32,7 @@ absl::StatusOr<std::string> LeakSummaryText(const nlohmann::json& raw_trace, con
     if (report->trace.kind != TraceKind::kExit) {
       return absl::InvalidArgumentError("the trace was not taken at exit; no leak check");
     }
-    ClassifyLeaks(suppressions, &*report);
+    ClassifyLeaks(suppressions, &*report, top_stacks > 0 ? static_cast<size_t>(top_stacks) : SIZE_MAX);
     if (report->leaks.empty()) return std::string();
     return RenderLeakText(*report, top_stacks);
   } catch (const std::exception& error) {

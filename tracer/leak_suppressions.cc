@@ -168,7 +168,7 @@ bool IsCRuntimeBlock(const Stack& stack) {
   return true;
 }
 
-void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report) {
+void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report, size_t named_entries) {
   if (report->trace.kind != TraceKind::kExit) return;
   std::vector<SuppressionHit> hits(suppressions.patterns().size());
   for (size_t i = 0; i < hits.size(); ++i) hits[i].pattern = suppressions.patterns()[i];
@@ -192,8 +192,9 @@ void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report) {
         leaks.push_back(&site);
       }
     }
-    report->leaks = GroupSites(leaks, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks);
-    report->runtime_leaks = GroupSites(runtime, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks);
+    report->leaks = GroupSites(leaks, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks, named_entries);
+    report->runtime_leaks =
+        GroupSites(runtime, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks, named_entries);
     report->leaked_bytes = report->leaked_blocks = 0;
     for (const StackTotal& leak : report->leaks) {
       report->leaked_bytes += leak.bytes;

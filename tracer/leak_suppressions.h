@@ -56,8 +56,10 @@ bool InCRuntimeModule(const Frame& frame);
 
 // Classifies an exit trace's live sites (report->sites) into leaks, runtime leaks and suppressed blocks,
 // grouped by stack and sorted by bytes, and fills the totals. A report read back from JSON (no sites) has
-// its leaks filtered by `suppressions` instead. Snapshots are left alone.
-void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report);
+// its leaks filtered by `suppressions` instead. Snapshots are left alone. Of a trace's lists, the first
+// `named_entries` entries carry their stack (what the caller shows), the others their figures only: with
+// tens of thousands of leaked stacks, copying every one was a second copy of every live site's stack.
+void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report, size_t named_entries = SIZE_MAX);
 
 }  // namespace memtide
 

@@ -474,9 +474,9 @@ std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, 
 }  // namespace
 
 std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count,
-                                   const std::vector<uint32_t>& frame_key_ranks) {
+                                   const std::vector<uint32_t>& frame_key_ranks, size_t named_entries) {
   if (!frame_key_ranks.empty()) {
-    return GroupOnFrameKeys(sites, bytes, count, frame_key_ranks, SIZE_MAX,
+    return GroupOnFrameKeys(sites, bytes, count, frame_key_ranks, named_entries,
                             [&sites](size_t i) { return sites[i]->stack; });
   }
   std::vector<StackTotal> entries;
@@ -484,7 +484,9 @@ std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_
     if (site->*bytes == 0 && site->*count == 0) continue;
     entries.push_back(StackTotal{site->stack, site->*bytes, site->*count, site->sizes});
   }
-  return MergeStackTotals(std::move(entries));
+  std::vector<StackTotal> merged = MergeStackTotals(std::move(entries));
+  for (size_t i = named_entries; i < merged.size(); ++i) merged[i].stack = Stack();
+  return merged;
 }
 
 namespace {

@@ -147,8 +147,10 @@ absl::StatusOr<TraceReport> ParseTraceOrReport(const nlohmann::json& json, const
 // address where the function is unknown), dropping zero entries; sorted by bytes, then count, descending.
 // `bytes` and `count` pick the figures (e.g. &Site::live_bytes, &Site::live_blocks). Given the report's
 // frame_key_ranks, groups on the sites' frame_keys (same groups and order) and copies one stack per group.
+// Only the first `named_entries` entries carry their stack; the others keep their figures and an empty one.
 std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count,
-                                   const std::vector<uint32_t>& frame_key_ranks = {});
+                                   const std::vector<uint32_t>& frame_key_ranks = {},
+                                   size_t named_entries = SIZE_MAX);
 // Merges entries with equal stacks (a report's lists after suppressions or between files) and sorts as above.
 std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries);
 

@@ -50,7 +50,7 @@ absl::StatusOr<TraceReport> OpenTraceOrReport(const std::string& path, const Lea
   Symbolizer symbolizer;
   absl::StatusOr<TraceReport> report = ParseTraceOrReport(*json, path, &symbolizer, raw);
   if (!report.ok()) return report.status();
-  ClassifyLeaks(suppressions, &*report);
+  ClassifyLeaks(suppressions, &*report, raw.named_entries);
   return report;
 }
 

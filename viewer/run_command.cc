@@ -116,11 +116,11 @@ TraceOutcome ReadRunTrace(const std::string& folder, pid_t child, int exit_code,
   }
   absl::StatusOr<nlohmann::json> json = ReadJsonFile(path);
   absl::StatusOr<TraceReport> report = absl::UnknownError("");
+  const RawTraceOptions named = ListsOnly(top <= 0 ? 0 : std::max(top, kRunReportMaxStacks));
   if (json.ok()) {
     Symbolizer symbolizer;
     // The report keeps kRunReportMaxStacks entries per list and the text shows `top` of them.
-    report = ParseRawTrace(*json, "the program's trace", &symbolizer,
-                           ListsOnly(top <= 0 ? 0 : std::max(top, kRunReportMaxStacks)));
+    report = ParseRawTrace(*json, "the program's trace", &symbolizer, named);
   } else {
     report = json.status();
   }
@@ -132,7 +132,7 @@ TraceOutcome ReadRunTrace(const std::string& folder, pid_t child, int exit_code,
     outcome.error = std::string(report.status().message());
     return outcome;
   }
-  ClassifyLeaks(suppressions, &*report);
+  ClassifyLeaks(suppressions, &*report, named.named_entries);
   outcome.status = "ok";
   outcome.report = std::move(*report);
   return outcome;

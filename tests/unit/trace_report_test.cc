@@ -147,6 +147,7 @@ TEST_CASE("RawTraceOptions: only live sites' stacks, and only the first entries 
     CHECK(named->leaks[i].bytes == whole->leaks[i].bytes);
   }
   CHECK(named->runtime_leaks.size() == whole->runtime_leaks.size());
+
 }
 
 // Grouping on the frame key ids ParseRawTrace records must give exactly what grouping on StackKey strings gives:
@@ -192,6 +193,25 @@ TEST_CASE("grouping on frame keys equals grouping on stack keys") {
   same(GroupSites(all, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks),
        GroupSites(all, &Site::live_bytes, &Site::live_blocks));
   CHECK(report->peak_sites.size() < 200);  // equal stacks did merge
+
+  // Leak lists: every stack named, or the first 3 alone (same entries and figures, later stacks empty).
+  absl::StatusOr<TraceReport> first_only = ParseRawTrace(json, "t.json", &symbolizer);
+  REQUIRE(first_only.ok());
+  ClassifyLeaks(LeakSuppressions(), &*report);
+  ClassifyLeaks(LeakSuppressions(), &*first_only, 3);
+  REQUIRE(first_only->leaks.size() == report->leaks.size());
+  REQUIRE(report->leaks.size() > 10);
+  for (size_t i = 0; i < report->leaks.size(); ++i) {
+    CHECK(first_only->leaks[i].bytes == report->leaks[i].bytes);
+    CHECK(first_only->leaks[i].count == report->leaks[i].count);
+    if (i < 3) {
+      CHECK(StackKey(first_only->leaks[i].stack) == StackKey(report->leaks[i].stack));
+    } else {
+      CHECK(first_only->leaks[i].stack.empty());
+    }
+  }
+  CHECK(first_only->leaked_bytes == report->leaked_bytes);
+  CHECK(first_only->leaked_blocks == report->leaked_blocks);
 }
 
 TEST_CASE("a snapshot groups its live sites") {
