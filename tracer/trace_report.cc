@@ -72,6 +72,23 @@ class Reader {
     return result;
   }
 
+  // Int for the elements of big lists: `where()` builds the path only when the value is refused (building it
+  // for every element was a tenth of reading a large trace).
+  template <typename Where>
+  absl::StatusOr<int64_t> IntAt(const Json& value, const Where& where, int64_t minimum, int64_t maximum) const {
+    if (value.is_number_unsigned()) {
+      const uint64_t unsigned_value = value.get<uint64_t>();
+      if (unsigned_value <= static_cast<uint64_t>(maximum) && maximum >= 0 &&
+          static_cast<int64_t>(unsigned_value) >= minimum) {
+        return static_cast<int64_t>(unsigned_value);
+      }
+    } else if (value.is_number_integer()) {
+      const int64_t signed_value = value.get<int64_t>();
+      if (signed_value >= minimum && signed_value <= maximum) return signed_value;
+    }
+    return Int(value, where(), minimum, maximum);
+  }
+
   absl::StatusOr<uint64_t> Unsigned(const Json& value, const std::string& where) const {
     if (value.is_number_unsigned()) return value.get<uint64_t>();
     if (value.is_number_integer()) return Error(where, absl::StrCat(value.get<int64_t>(), " is negative"));
@@ -496,19 +513,22 @@ using RawFrame = std::pair<int64_t, uint64_t>;
 using RawStack = std::vector<RawFrame>;
 
 // A [module_index, offset] pair: module_index -1 (none) or a module of the file.
-absl::StatusOr<RawFrame> ParseRawFrame(const Reader& reader, const Json& frame,
-                                                           const std::string& where, size_t module_count) {
-  if (!frame.is_array() || frame.size() != 2) return reader.Error(where, "is not a [module_index, offset] pair");
+// `where()` names the pair in errors (built only then).
+template <typename Where>
+absl::StatusOr<RawFrame> ParseRawFrame(const Reader& reader, const Json& frame, const Where& where,
+                                       size_t module_count) {
+  if (!frame.is_array() || frame.size() != 2) return reader.Error(where(), "is not a [module_index, offset] pair");
   absl::StatusOr<int64_t> module =
-      reader.Int(frame[0], where + "[0]", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
-  if (!module.ok()) return module.status();
-  if (*module < -1 || *module >= static_cast<int64_t>(module_count)) {
-    return reader.Error(where, absl::StrCat("module index ", *module, " is out of range (the file lists ", module_count,
-                                            " modules)"));
+      reader.IntAt(frame[0], [&] { return where() + "[0]"; }, -1, static_cast<int64_t>(module_count) - 1);
+  if (!module.ok()) {
+    absl::StatusOr<int64_t> any = reader.Int(frame[0], where() + "[0]", std::numeric_limits<int64_t>::min(),
+                                             std::numeric_limits<int64_t>::max());
+    if (!any.ok()) return any.status();
+    return reader.Error(where(), absl::StrCat("module index ", *any, " is out of range (the file lists ",
+                                              module_count, " modules)"));
   }
-  absl::StatusOr<uint64_t> offset = reader.Unsigned(frame[1], where + "[1]");
-  if (!offset.ok()) return offset.status();
-  return std::make_pair(*module, *offset);
+  if (!frame[1].is_number_unsigned()) return reader.Unsigned(frame[1], where() + "[1]").status();
+  return std::make_pair(*module, frame[1].get<uint64_t>());
 }
 
 // Version 1: "stacks" [{"id", "frames"}] and "sites" [{"stack": id, figures..., "sizes"}].
@@ -540,7 +560,8 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
     raw.reserve((*frames)->size());
     for (size_t j = 0; j < (*frames)->size(); ++j) {
       absl::StatusOr<RawFrame> frame =
-          ParseRawFrame(reader, (**frames)[j], Reader::Index(Reader::Path(where, "frames"), j), module_count);
+          ParseRawFrame(reader, (**frames)[j], [&] { return Reader::Index(Reader::Path(where, "frames"), j); },
+                        module_count);
       if (!frame.ok()) return frame.status();
       raw.push_back(*frame);
     }
@@ -589,7 +610,7 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
   frames.reserve((*frames_json)->size());
   for (size_t i = 0; i < (*frames_json)->size(); ++i) {
     absl::StatusOr<RawFrame> frame =
-        ParseRawFrame(reader, (**frames_json)[i], Reader::Index("frames", i), module_count);
+        ParseRawFrame(reader, (**frames_json)[i], [i] { return Reader::Index("frames", i); }, module_count);
     if (!frame.ok()) return frame.status();
     frames.push_back(*frame);
   }
@@ -602,26 +623,29 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
   std::vector<uint32_t> depths(node_count);
   for (size_t i = 0; i < node_count; ++i) {
     const Json& node = (**nodes_json)[i];
-    const std::string where = Reader::Index("nodes", i);
-    if (!node.is_array() || node.size() != 2) return reader.Error(where, "is not a [parent, frame] pair");
-    absl::StatusOr<int64_t> parent = reader.Int(node[0], where + "[0]", std::numeric_limits<int64_t>::min(),
-                                                std::numeric_limits<int64_t>::max());
+    // Paths are built only for an error: a big trace has hundreds of thousands of nodes.
+    auto where = [i](const char* suffix) { return absl::StrCat(Reader::Index("nodes", i), suffix); };
+    if (!node.is_array() || node.size() != 2) return reader.Error(where(""), "is not a [parent, frame] pair");
+    absl::StatusOr<int64_t> parent = reader.IntAt(node[0], [&] { return where("[0]"); },
+                                                  std::numeric_limits<int64_t>::min(),
+                                                  std::numeric_limits<int64_t>::max());
     if (!parent.ok()) return parent.status();
     if (*parent < -1 || *parent >= static_cast<int64_t>(i)) {
-      return reader.Error(where + "[0]", absl::StrCat("parent ", *parent, " is not -1 or an earlier node"));
+      return reader.Error(where("[0]"), absl::StrCat("parent ", *parent, " is not -1 or an earlier node"));
     }
-    absl::StatusOr<int64_t> frame = reader.Int(node[1], where + "[1]", std::numeric_limits<int64_t>::min(),
-                                               std::numeric_limits<int64_t>::max());
+    absl::StatusOr<int64_t> frame = reader.IntAt(node[1], [&] { return where("[1]"); },
+                                                 std::numeric_limits<int64_t>::min(),
+                                                 std::numeric_limits<int64_t>::max());
     if (!frame.ok()) return frame.status();
     if (*frame < 0 || *frame >= static_cast<int64_t>(frames.size())) {
-      return reader.Error(where + "[1]", absl::StrCat("frame ", *frame, " is out of range (the file lists ",
-                                                      frames.size(), " frames)"));
+      return reader.Error(where("[1]"), absl::StrCat("frame ", *frame, " is out of range (the file lists ",
+                                                     frames.size(), " frames)"));
     }
     parents[i] = *parent;
     node_frames[i] = static_cast<uint32_t>(*frame);
     depths[i] = *parent < 0 ? 1 : depths[static_cast<size_t>(*parent)] + 1;
     if (depths[i] > kMaxFramesPerStack) {
-      return reader.Error(where, absl::StrCat("a stack of more than ", kMaxFramesPerStack, " frames"));
+      return reader.Error(where(""), absl::StrCat("a stack of more than ", kMaxFramesPerStack, " frames"));
     }
   }
 
@@ -645,36 +669,38 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
   std::unordered_map<int64_t, size_t> site_of_node;
   for (size_t i = 0; i < (*sites_json)->size(); ++i) {
     const Json& item = (**sites_json)[i];
-    const std::string where = Reader::Index("sites", i);
+    auto where = [i] { return Reader::Index("sites", i); };  // built only for an error, as for the nodes
     if (!item.is_array() || item.size() != kFieldCount) {
-      return reader.Error(where, absl::StrCat("is not an array of the ", kFieldCount, " site_fields"));
+      return reader.Error(where(), absl::StrCat("is not an array of the ", kFieldCount, " site_fields"));
     }
-    absl::StatusOr<int64_t> node = reader.Int(item[0], where + "[0]", std::numeric_limits<int64_t>::min(),
-                                              std::numeric_limits<int64_t>::max());
+    absl::StatusOr<int64_t> node = reader.IntAt(item[0], [&] { return where() + "[0]"; },
+                                                std::numeric_limits<int64_t>::min(),
+                                                std::numeric_limits<int64_t>::max());
     if (!node.ok()) return node.status();
     if (*node < -1 || *node >= static_cast<int64_t>(node_count)) {
-      return reader.Error(where + "[0]", absl::StrCat("node ", *node, " is out of range (the file lists ",
-                                                      node_count, " nodes)"));
+      return reader.Error(where() + "[0]", absl::StrCat("node ", *node, " is out of range (the file lists ",
+                                                        node_count, " nodes)"));
     }
     if (auto [other, fresh] = site_of_node.emplace(*node, i); !fresh) {
-      return reader.Error(where + "[0]", absl::StrCat("node ", *node, " is also the stack of sites[", other->second, "]"));
+      return reader.Error(where() + "[0]",
+                          absl::StrCat("node ", *node, " is also the stack of sites[", other->second, "]"));
     }
     Site site;
     int64_t* figures[] = {&site.live_bytes,  &site.live_blocks,     &site.peak_bytes,
                           &site.peak_blocks, &site.allocated_bytes, &site.allocations};
     for (size_t k = 0; k < std::size(figures); ++k) {
-      absl::StatusOr<int64_t> value =
-          reader.Int(item[k + 1], Reader::Index(where, k + 1), 0, std::numeric_limits<int64_t>::max());
+      absl::StatusOr<int64_t> value = reader.IntAt(
+          item[k + 1], [&] { return Reader::Index(where(), k + 1); }, 0, std::numeric_limits<int64_t>::max());
       if (!value.ok()) return value.status();
       *figures[k] = *value;
     }
     const Json& sizes = item[kFieldCount - 1];
-    const std::string sizes_where = Reader::Index(where, kFieldCount - 1);
-    if (!sizes.is_array()) return reader.Error(sizes_where, "is not an array of sizes");
-    if (sizes.size() > kMaxSizesPerSite) return reader.Error(sizes_where, "has too many sizes");
+    auto sizes_where = [&] { return Reader::Index(where(), kFieldCount - 1); };
+    if (!sizes.is_array()) return reader.Error(sizes_where(), "is not an array of sizes");
+    if (sizes.size() > kMaxSizesPerSite) return reader.Error(sizes_where(), "has too many sizes");
     for (size_t j = 0; j < sizes.size(); ++j) {
-      absl::StatusOr<int64_t> size =
-          reader.Int(sizes[j], Reader::Index(sizes_where, j), 0, std::numeric_limits<int64_t>::max());
+      absl::StatusOr<int64_t> size = reader.IntAt(
+          sizes[j], [&] { return Reader::Index(sizes_where(), j); }, 0, std::numeric_limits<int64_t>::max());
       if (!size.ok()) return size.status();
       site.sizes.push_back(*size);
     }
