@@ -26,7 +26,8 @@ absl::StatusOr<std::string> LeakSummaryText(const nlohmann::json& raw_trace, con
     Symbolizer symbolizer;
     RawTraceOptions live_only;
     live_only.live_sites_only = true;
-    live_only.named_entries = 0;  // the leak text shows no peak sites
+    live_only.named_entries = 0;       // the leak text shows no peak sites
+    live_only.all_site_stacks = false;  // ClassifyLeaks reads them through SiteFrames
     absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbolizer, live_only);
     if (!report.ok()) return report.status();
     if (report->trace.kind != TraceKind::kExit) {

@@ -43,6 +43,13 @@ constexpr absl::string_view kFreedAtExit[] = {
     "_dl_map_object_deps",              // the init/fini order lists of loaded objects
 };
 
+std::vector<const Frame*> FramesOf(const Stack& stack) {
+  std::vector<const Frame*> frames;
+  frames.reserve(stack.size());
+  for (const Frame& frame : stack) frames.push_back(&frame);
+  return frames;
+}
+
 // The function without a " [module changed]" mark.
 absl::string_view FunctionName(const Frame& frame) {
   absl::string_view name = frame.function;
@@ -129,10 +136,13 @@ absl::StatusOr<LeakSuppressions> LeakSuppressions::Load(const std::string& path)
   return Parse(text, path);
 }
 
-int LeakSuppressions::Match(const Stack& stack) const {
+int LeakSuppressions::Match(const Stack& stack) const { return MatchFrames(FramesOf(stack)); }
+
+int LeakSuppressions::MatchFrames(absl::Span<const Frame* const> frames) const {
   for (size_t i = 0; i < patterns_.size(); ++i) {
     const std::string& pattern = patterns_[i];
-    for (const Frame& frame : stack) {
+    for (const Frame* frame_pointer : frames) {
+      const Frame& frame = *frame_pointer;
       if (SuppressionPatternMatches(pattern, FunctionName(frame)) || SuppressionPatternMatches(pattern, frame.file) ||
           SuppressionPatternMatches(pattern, frame.module_path) || SuppressionPatternMatches(pattern, frame.module)) {
         return static_cast<int>(i);
@@ -151,19 +161,21 @@ bool InCRuntimeModule(const Frame& frame) {
   return false;
 }
 
-bool IsCRuntimeBlock(const Stack& stack) {
-  if (stack.empty()) return false;
+bool IsCRuntimeBlock(const Stack& stack) { return IsCRuntimeBlockFrames(FramesOf(stack)); }
+
+bool IsCRuntimeBlockFrames(absl::Span<const Frame* const> frames) {
+  if (frames.empty()) return false;
   // 1. what freeres releases: the innermost frames while they stay in libc or the loader.
-  for (const Frame& frame : stack) {
-    if (!InLibcOrLoader(frame)) break;
-    absl::string_view function = FunctionName(frame);
+  for (const Frame* frame : frames) {
+    if (!InLibcOrLoader(*frame)) break;
+    absl::string_view function = FunctionName(*frame);
     for (absl::string_view freed : kFreedAtExit) {
       if (function == freed) return true;
     }
   }
   // 2. nothing but the runtime on the whole stack.
-  for (const Frame& frame : stack) {
-    if (!InCRuntimeModule(frame)) return false;
+  for (const Frame* frame : frames) {
+    if (!InCRuntimeModule(*frame)) return false;
   }
   return true;
 }
@@ -184,17 +196,17 @@ void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report, si
     report->suppressed_bytes = report->suppressed_count = 0;
     for (const Site& site : report->sites) {
       if (site.live_blocks == 0 && site.live_bytes == 0) continue;
-      if (IsCRuntimeBlock(site.stack)) {
+      const std::vector<const Frame*> frames = SiteFrames(*report, site);
+      if (IsCRuntimeBlockFrames(frames)) {
         runtime.push_back(&site);
-      } else if (int index = suppressions.Match(site.stack); index >= 0) {
+      } else if (int index = suppressions.MatchFrames(frames); index >= 0) {
         suppress(index, site.live_bytes, site.live_blocks);
       } else {
         leaks.push_back(&site);
       }
     }
-    report->leaks = GroupSites(leaks, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks, named_entries);
-    report->runtime_leaks =
-        GroupSites(runtime, &Site::live_bytes, &Site::live_blocks, report->frame_key_ranks, named_entries);
+    report->leaks = GroupSites(leaks, &Site::live_bytes, &Site::live_blocks, report, named_entries);
+    report->runtime_leaks = GroupSites(runtime, &Site::live_bytes, &Site::live_blocks, report, named_entries);
     report->leaked_bytes = report->leaked_blocks = 0;
     for (const StackTotal& leak : report->leaks) {
       report->leaked_bytes += leak.bytes;

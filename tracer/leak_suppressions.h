@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "trace_report.h"
 
 namespace memtide {
@@ -25,6 +26,7 @@ class LeakSuppressions {
 
   // The index of the first pattern that matches the stack, or -1.
   int Match(const Stack& stack) const;
+  int MatchFrames(absl::Span<const Frame* const> frames) const;  // a stack read through SiteFrames
   const std::vector<std::string>& patterns() const { return patterns_; }
   bool empty() const { return patterns_.empty(); }
 
@@ -51,6 +53,7 @@ bool SuppressionPatternMatches(absl::string_view pattern, absl::string_view text
 // An empty stack (unwinding failed) is not the runtime's. Checked against valgrind by tests/leaks. This one
 // function is the rule: tune it here.
 bool IsCRuntimeBlock(const Stack& stack);
+bool IsCRuntimeBlockFrames(absl::Span<const Frame* const> frames);
 // The frame lies in one of the runtime's own modules of rule 2 above (by module basename).
 bool InCRuntimeModule(const Frame& frame);
 

@@ -437,6 +437,29 @@ std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries) {
   return merged;
 }
 
+std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site) {
+  std::vector<const Frame*> frames;
+  if (!site.stack.empty() || site.frame_names.empty()) {
+    frames.reserve(site.stack.size());
+    for (const Frame& frame : site.stack) frames.push_back(&frame);
+    return frames;
+  }
+  for (uint32_t names : site.frame_names) {
+    for (const Frame& frame : report.frame_names[names]) frames.push_back(&frame);
+  }
+  return frames;
+}
+
+Stack SiteStack(const TraceReport& report, const Site& site) {
+  if (!site.stack.empty() || site.frame_names.empty()) return site.stack;
+  Stack stack;
+  for (uint32_t names : site.frame_names) {
+    const Stack& frames = report.frame_names[names];
+    stack.insert(stack.end(), frames.begin(), frames.end());
+  }
+  return stack;
+}
+
 namespace {
 
 // GroupSites on the sites' frame_keys: the same groups, sums, sizes and order as grouping on StackKey strings,
@@ -491,10 +514,10 @@ std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, 
 }  // namespace
 
 std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count,
-                                   const std::vector<uint32_t>& frame_key_ranks, size_t named_entries) {
-  if (!frame_key_ranks.empty()) {
-    return GroupOnFrameKeys(sites, bytes, count, frame_key_ranks, named_entries,
-                            [&sites](size_t i) { return sites[i]->stack; });
+                                   const TraceReport* from, size_t named_entries) {
+  if (from != nullptr && !from->frame_key_ranks.empty()) {
+    return GroupOnFrameKeys(sites, bytes, count, from->frame_key_ranks, named_entries,
+                            [&](size_t i) { return SiteStack(*from, *sites[i]); });
   }
   std::vector<StackTotal> entries;
   for (const Site* site : sites) {
@@ -818,35 +841,32 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   // Each distinct raw frame is named once: its frames (the inlined ones first), made safe to print, and the ids
   // of their StackKey parts. Stacks are grouped on those ids, and copied out as frames only where a list keeps
   // them (options): a big trace names a few hundred thousand stacks of one frame table.
-  struct NamedFrame {
-    std::vector<Frame> frames;
-    std::vector<uint32_t> key_ids;
-  };
   struct RawFrameHash {
     size_t operator()(const RawFrame& frame) const {
       return std::hash<uint64_t>()(frame.second * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(frame.first));
     }
   };
-  std::unordered_map<RawFrame, uint32_t, RawFrameHash> named_index;
-  std::vector<NamedFrame> named;
+  std::unordered_map<RawFrame, uint32_t, RawFrameHash> named_index;  // -> index in report.frame_names
+  std::vector<std::vector<uint32_t>> named_keys;                     // beside report.frame_names
   std::unordered_map<std::string, uint32_t> key_index;
   std::vector<std::string> key_texts;
   auto name = [&](const RawFrame& raw) -> uint32_t {
-    auto [found, fresh] = named_index.try_emplace(raw, static_cast<uint32_t>(named.size()));
+    auto [found, fresh] = named_index.try_emplace(raw, static_cast<uint32_t>(report.frame_names.size()));
     if (!fresh) return found->second;
-    NamedFrame result;
+    Stack frames;
+    std::vector<uint32_t> key_ids;
     const auto& [module, offset] = raw;
     if (module < 0) {
-      result.frames.push_back(Symbolizer::Unknown(offset));
+      frames.push_back(Symbolizer::Unknown(offset));
     } else if (const RawModule& file = modules[static_cast<size_t>(module)]; symbolizer == nullptr) {
       Frame frame = Symbolizer::Unknown(offset);
       frame.module_path = file.path;
       frame.module = file.path.substr(file.path.rfind('/') == std::string::npos ? 0 : file.path.rfind('/') + 1);
-      result.frames.push_back(std::move(frame));
+      frames.push_back(std::move(frame));
     } else {
-      result.frames = symbolizer->Symbolize(file.path, file.build_id, offset);
+      frames = symbolizer->Symbolize(file.path, file.build_id, offset);
     }
-    for (Frame& frame : result.frames) {
+    for (Frame& frame : frames) {
       frame.function = SafeText(frame.function);
       frame.file = SafeText(frame.file);
       frame.module = SafeText(frame.module);
@@ -854,17 +874,18 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
       AppendFrameKey(frame, &key);
       auto [id, new_key] = key_index.try_emplace(key, static_cast<uint32_t>(key_texts.size()));
       if (new_key) key_texts.push_back(std::move(key));
-      result.key_ids.push_back(id->second);
+      key_ids.push_back(id->second);
     }
-    named.push_back(std::move(result));
+    report.frame_names.push_back(std::move(frames));
+    named_keys.push_back(std::move(key_ids));
     return found->second;
   };
   auto stack_of = [&](const RawStack& raw) {
     Stack stack;
     stack.reserve(raw.size());
     for (const RawFrame& frame : raw) {
-      const NamedFrame& frames = named[name(frame)];
-      stack.insert(stack.end(), frames.frames.begin(), frames.frames.end());
+      const Stack& frames = report.frame_names[name(frame)];
+      stack.insert(stack.end(), frames.begin(), frames.end());
     }
     return stack;
   };
@@ -876,11 +897,12 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   for (auto& [site, stack_index] : raw_sites) {
     const bool live = site.live_bytes != 0 || site.live_blocks != 0;
     if (options.live_sites_only && !live) continue;
-    if (options.all_site_stacks || live) site.stack = stack_of(raw_stacks[stack_index]);
+    if (options.all_site_stacks) site.stack = stack_of(raw_stacks[stack_index]);
     if (live || site.peak_bytes != 0 || site.peak_blocks != 0) {  // the sites that any grouping counts
       for (const RawFrame& frame : raw_stacks[stack_index]) {
-        const std::vector<uint32_t>& ids = named[name(frame)].key_ids;
-        site.frame_keys.insert(site.frame_keys.end(), ids.begin(), ids.end());
+        const uint32_t names = name(frame);
+        site.frame_names.push_back(names);
+        site.frame_keys.insert(site.frame_keys.end(), named_keys[names].begin(), named_keys[names].end());
       }
     }
     site_raw.push_back(&raw_stacks[stack_index]);

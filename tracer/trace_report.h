@@ -52,7 +52,7 @@ struct TraceInfo {
 using Stack = std::vector<Frame>;  // innermost first
 
 struct Site {
-  Stack stack;
+  Stack stack;  // empty when the report was read with all_site_stacks off: SiteFrames names it then
   int64_t live_bytes = 0;
   int64_t live_blocks = 0;
   int64_t peak_bytes = 0;
@@ -65,6 +65,9 @@ struct Site {
   // count), so that grouping compares ids instead of building a StackKey per site (cc1plus leaves 22,000
   // live stacks of some 25 frames); empty elsewhere.
   std::vector<uint32_t> frame_keys;
+  // For the same sites: each raw frame of the stack as an index in TraceReport::frame_names, so that a site's
+  // stack can be read without a copy of its frames per site.
+  std::vector<uint32_t> frame_names;
 };
 
 // One stack and what it holds (leaked, live, or held at the peak, depending on the list).
@@ -92,6 +95,8 @@ struct TraceReport {
   std::vector<Site> sites;
   // Each frame key id's rank among the key texts: ids compared by rank order stacks as StackKey does.
   std::vector<uint32_t> frame_key_ranks;
+  // Each distinct raw frame of a raw trace, named: its inlined frames first (Site::frame_names).
+  std::vector<Stack> frame_names;
   // Exit traces: classified by ClassifyLeaks (leak_suppressions.h), or as the report stored them.
   bool has_leaks = false;
   std::vector<StackTotal> leaks;          // the program's, by bytes
@@ -145,12 +150,15 @@ absl::StatusOr<TraceReport> ParseTraceOrReport(const nlohmann::json& json, const
 
 // Sums sites into one entry per symbolized stack (frames equal by function, file, line, module, and by
 // address where the function is unknown), dropping zero entries; sorted by bytes, then count, descending.
-// `bytes` and `count` pick the figures (e.g. &Site::live_bytes, &Site::live_blocks). Given the report's
-// frame_key_ranks, groups on the sites' frame_keys (same groups and order) and copies one stack per group.
+// `bytes` and `count` pick the figures (e.g. &Site::live_bytes, &Site::live_blocks). Given the raw trace's
+// report the sites belong to, groups on their frame_keys (same groups and order) and names one stack per group.
 // Only the first `named_entries` entries carry their stack; the others keep their figures and an empty one.
 std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count,
-                                   const std::vector<uint32_t>& frame_key_ranks = {},
-                                   size_t named_entries = SIZE_MAX);
+                                   const TraceReport* from = nullptr, size_t named_entries = SIZE_MAX);
+
+// A site's stack, frame by frame: its own `stack`, or (read with all_site_stacks off) the report's frame names.
+std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site);
+Stack SiteStack(const TraceReport& report, const Site& site);
 // Merges entries with equal stacks (a report's lists after suppressions or between files) and sorts as above.
 std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries);
 
