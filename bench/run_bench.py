@@ -30,6 +30,10 @@ Workloads:
                                   from libunwind) and heaptrack -r, alternating (recording only for both:
                                   no trace file, no leak text); memory per live allocation in full mode from
                                   bench/live_blocks.c (1M live 32-byte blocks, max RSS full minus off)
+  leak report                     g++ under MEMTIDE_TRACE=full with the leak text printed at exit (plain
+                                  LD_PRELOAD's default) vs without it (MEMTIDE_LEAK_TOP=0), alternating: what
+                                  symbolizing and grouping cc1plus's ~22,000 leaked stacks in the process
+                                  costs in wall time and peak RSS; no target, a guard against regressions
 """
 
 import argparse
@@ -49,9 +53,11 @@ PLAIN, MEMTIDE, HEAPTRACK = "plain", "memtide", "heaptrack"
 IDLE_THREAD = "idle-thread"  # plain with bench/idle_thread.c preloaded: one more thread, no hooks
 SAMPLE, FULL = "sample", "full"  # memtide with MEMTIDE_TRACE=sample / full (the tracing section)
 FULL_LIBUNWIND = "full-libunwind"  # full with every stack from libunwind (MEMTIDE_TRACE_FAST_UNWIND=0)
+FULL_LEAK_TEXT = "full-leak-text"  # full with the leak text at exit, as plain LD_PRELOAD prints it
 TRACE_ENV = {SAMPLE: {"MEMTIDE_TRACE": "sample", "MEMTIDE_LEAK_TOP": "0"},
              FULL: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0"},
-             FULL_LIBUNWIND: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0", "MEMTIDE_TRACE_FAST_UNWIND": "0"}}
+             FULL_LIBUNWIND: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0", "MEMTIDE_TRACE_FAST_UNWIND": "0"},
+             FULL_LEAK_TEXT: {"MEMTIDE_TRACE": "full"}}
 SAMPLE_MICRO_TARGET, SAMPLE_REAL_TARGET = 1.10, 1.05  # sample mode / plain
 FULL_VS_HEAPTRACK_TARGET = 3.0                       # heaptrack -r time / full mode time, at least
 FULL_BYTES_PER_LIVE_TARGET = 64
@@ -177,7 +183,7 @@ class Runner:
         if code != 0:
             raise BenchError(f"{workload.name} [{config}] exited with {code}: {' '.join(argv)}\n"
                              f"{stderr[-2000:]}")
-        if config in (MEMTIDE, SAMPLE, FULL, FULL_LIBUNWIND) and "cannot be preloaded" in stderr:
+        if config in (MEMTIDE, SAMPLE, FULL, FULL_LIBUNWIND, FULL_LEAK_TEXT) and "cannot be preloaded" in stderr:
             raise BenchError(f"{workload.name} [memtide]: the preload did not load:\n{stderr[-2000:]}")
         seconds = wall
         if workload.self_timed:
@@ -552,6 +558,35 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
     return rows, memory
 
 
+def measure_leak_report(runner, workload, reps, log):
+    """Full mode with and without the leak text at exit, alternating: its time and peak RSS, same run."""
+    runner.run(workload, FULL)  # warm-up
+    runs = {FULL: [], FULL_LEAK_TEXT: []}
+    for rep in range(reps):
+        for config in rotated([FULL, FULL_LEAK_TEXT], rep):
+            result = runner.run(workload, config)
+            if config == FULL_LEAK_TEXT and "SUMMARY: " not in result.stderr:
+                raise BenchError(f"{workload.name} [{config}]: no leak text at exit:\n{result.stderr[-2000:]}")
+            runs[config].append(result)
+        log(f"  leak report, {workload.name}: rep {rep + 1}/{reps}: " +
+            ", ".join(f"{c} {runs[c][-1].seconds:.3f}s {runs[c][-1].maxrss_bytes // MIB} MiB" for c in runs))
+    seconds = {c: [r.seconds for r in runs[c]] for c in runs}
+    rss = {c: [r.maxrss_bytes for r in runs[c]] for c in runs}
+    return {"workload": workload.name, "full_s": statistics.median(seconds[FULL]),
+            "leak_text_s": statistics.median(seconds[FULL_LEAK_TEXT]),
+            "time_ratio": statistics.median(t / f for t, f in zip(seconds[FULL_LEAK_TEXT], seconds[FULL])),
+            "full_rss_bytes": statistics.median(rss[FULL]), "leak_text_rss_bytes": statistics.median(rss[FULL_LEAK_TEXT])}
+
+
+def print_leak_report(row):
+    added = row["leak_text_rss_bytes"] - row["full_rss_bytes"]
+    print(f"Leak report at exit ({row['workload']}, MEMTIDE_TRACE=full, alternating, same run): without the "
+          f"text {row['full_s']:.3f} s, {row['full_rss_bytes'] / MIB:.0f} MiB peak RSS; with it "
+          f"{row['leak_text_s']:.3f} s ({fmt_ratio(row['time_ratio'])}), "
+          f"{row['leak_text_rss_bytes'] / MIB:.0f} MiB ({added / MIB:+.0f} MiB)")
+    print()
+
+
 def print_tracing(rows, memory):
     print("Tracing: memtide MEMTIDE_TRACE=sample and =full vs plain and heaptrack -r, alternating, same run; "
           "libunwind: full with MEMTIDE_TRACE_FAST_UNWIND=0")
@@ -645,6 +680,7 @@ def main():
     all_workloads = workloads_before_selection
     tracing_workloads = [w for w in all_workloads if not w.spawn_loop and selected("tracing, " + w.name)]
     tracing_memory = selected("tracing, live blocks")
+    leak_report_workloads = [w for w in all_workloads if w.gxx and selected("leak report, " + w.name)]
 
     configs_text = ", ".join(c for c in CONFIGS if c != HEAPTRACK or heaptrack) if workloads else "per section"
     print(f"memtide bench: {args.reps} repetitions, configurations alternating ({configs_text}), "
@@ -658,6 +694,7 @@ def main():
     rows, rss, started = [], None, time.monotonic()
     trim_cost_rows, frag_results, frag_checks = [], None, []
     tracing_rows, tracing_mem = [], None
+    leak_report_rows = []
     try:
         runner = Runner(preload, heaptrack, scratch, cli, idle_thread)
         segment_bytes = check_preload(runner, micro1, log)
@@ -690,6 +727,8 @@ def main():
                 raise BenchError(f"{tracer_module} is missing: the tracing section needs the tracer module")
             tracing_rows, tracing_mem = measure_tracing(runner, tracing_workloads, heaptrack,
                                                         live_blocks if tracing_memory else None, args.reps, log)
+        for workload in leak_report_workloads:
+            leak_report_rows.append(measure_leak_report(runner, workload, args.reps, log))
         if run_fragmentation:
             frag_results, frag_checks = measure_fragmentation(runner, fragmentation, args.frag_mib,
                                                               args.frag_hold_ms, log, notes)
@@ -735,6 +774,8 @@ def main():
         print_trim_cost(trim_cost_rows)
     if tracing_rows or tracing_mem is not None:
         print_tracing(tracing_rows, tracing_mem)
+    for row in leak_report_rows:
+        print_leak_report(row)
     if frag_results is not None:
         print_fragmentation(frag_results, frag_checks, args.frag_mib, args.frag_hold_ms)
     for note in notes:
@@ -743,6 +784,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"reps": args.reps, "rows": rows, "rss": rss, "trim_cost": trim_cost_rows,
                        "fragmentation": frag_results, "tracing": tracing_rows, "tracing_memory": tracing_mem,
+                       "leak_report": leak_report_rows,
                        "fragmentation_checks": [{"check": t, "pass": ok} for t, ok in frag_checks],
                        "notes": notes}, f, indent=2)
     return 0
