@@ -298,9 +298,20 @@ absl::StatusOr<Weight> ParseWeight(absl::string_view text) {
 
 absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight weight) {
   if (weight == Weight::kDefault) weight = report.trace.kind == TraceKind::kSnapshot ? Weight::kLive : Weight::kLeaked;
-  std::vector<std::pair<const Stack*, int64_t>> stacks;
+  std::map<std::string, int64_t> lines;
+  auto add = [&lines](const std::vector<const Frame*>& frames, int64_t bytes) {
+    if (bytes <= 0) return;
+    std::vector<std::string> names;
+    for (auto frame = frames.rbegin(); frame != frames.rend(); ++frame) names.push_back(FoldedFrame(**frame));
+    if (names.empty()) names.push_back("[no stack]");
+    lines[absl::StrJoin(names, ";")] += bytes;
+  };
   auto add_list = [&](const std::vector<StackTotal>& list) {
-    for (const StackTotal& total : list) stacks.emplace_back(&total.stack, total.bytes);
+    for (const StackTotal& total : list) {
+      std::vector<const Frame*> frames;
+      for (const Frame& frame : total.stack) frames.push_back(&frame);
+      add(frames, total.bytes);
+    }
   };
   switch (weight) {
     case Weight::kLeaked:
@@ -309,7 +320,7 @@ absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight we
       break;
     case Weight::kLive:
       if (report.has_sites) {
-        for (const Site& site : report.sites) stacks.emplace_back(&site.stack, site.live_bytes);
+        for (const Site& site : report.sites) add(SiteFrames(report, site), site.live_bytes);
       } else if (report.trace.kind == TraceKind::kSnapshot) {
         add_list(report.live_sites);
       } else {
@@ -323,18 +334,10 @@ absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight we
       if (!report.has_sites) {
         return absl::FailedPreconditionError("--weight allocated needs the trace file (a report keeps no allocations)");
       }
-      for (const Site& site : report.sites) stacks.emplace_back(&site.stack, site.allocated_bytes);
+      for (const Site& site : report.sites) add(SiteFrames(report, site), site.allocated_bytes);
       break;
     case Weight::kDefault:
       break;
-  }
-  std::map<std::string, int64_t> lines;
-  for (const auto& [stack, bytes] : stacks) {
-    if (bytes <= 0) continue;
-    std::vector<std::string> names;
-    for (auto frame = stack->rbegin(); frame != stack->rend(); ++frame) names.push_back(FoldedFrame(*frame));
-    if (names.empty()) names.push_back("[no stack]");
-    lines[absl::StrJoin(names, ";")] += bytes;
   }
   std::string text;
   for (const auto& [line, bytes] : lines) text += fmt::format("{} {}\n", line, bytes);

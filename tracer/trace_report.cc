@@ -533,7 +533,23 @@ namespace {
 
 // A frame as the trace file holds it: (module index or -1, offset or absolute address); a stack innermost first.
 using RawFrame = std::pair<int64_t, uint64_t>;
-using RawStack = std::vector<RawFrame>;
+
+// A trace's stacks as one call tree, however the file wrote them: node i is the frame frames[node_frames[i]]
+// called from node parents[i] (-1: outermost). A site's stack is a node, read innermost first up the parents.
+// Expanding every site's stack into its own list of frames took 620 MB for PyTorch's 600,000 stacks.
+struct RawCallTree {
+  std::vector<RawFrame> frames;
+  std::vector<int64_t> parents;
+  std::vector<uint32_t> node_frames;
+
+  // Calls visit(frame) for each frame of the stack at `node` (-1: no frame), innermost first.
+  template <typename Visit>
+  void ForEachFrame(int64_t node, Visit&& visit) const {
+    for (int64_t at = node; at >= 0; at = parents[static_cast<size_t>(at)]) {
+      visit(frames[node_frames[static_cast<size_t>(at)]]);
+    }
+  }
+};
 
 // A [module_index, offset] pair: module_index -1 (none) or a module of the file.
 // `where()` names the pair in errors (built only then).
@@ -555,13 +571,18 @@ absl::StatusOr<RawFrame> ParseRawFrame(const Reader& reader, const Json& frame, 
 }
 
 // Version 1: "stacks" [{"id", "frames"}] and "sites" [{"stack": id, figures..., "sizes"}].
-absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_t module_count,
-                                   std::vector<RawStack>* raw_stacks,
-                                   std::vector<std::pair<Site, size_t>>* raw_sites) {
+absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_t module_count, RawCallTree* tree,
+                                   std::vector<std::pair<Site, int64_t>>* raw_sites) {
   absl::StatusOr<const Json*> stacks_json = reader.Array(json, "stacks", "", true);
   if (!stacks_json.ok()) return stacks_json.status();
-  std::unordered_map<int64_t, size_t> stack_index;  // id -> index in raw_stacks
-  raw_stacks->reserve((*stacks_json)->size());
+  std::unordered_map<int64_t, int64_t> stack_node;  // id -> the node of its innermost frame
+  struct PairHash {
+    size_t operator()(const std::pair<int64_t, uint64_t>& pair) const {
+      return std::hash<uint64_t>()(pair.second * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(pair.first));
+    }
+  };
+  std::unordered_map<RawFrame, uint32_t, PairHash> frame_index;                  // frame -> index in tree->frames
+  std::unordered_map<std::pair<int64_t, uint64_t>, int64_t, PairHash> node_of;  // (parent, frame index) -> node
   for (size_t i = 0; i < (*stacks_json)->size(); ++i) {
     const Json& item = (**stacks_json)[i];
     std::string where = Reader::Index("stacks", i);
@@ -570,7 +591,7 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
     absl::StatusOr<int64_t> id =
         reader.Int(**id_json, Reader::Path(where, "id"), 0, std::numeric_limits<int64_t>::max());
     if (!id.ok()) return id.status();
-    if (!stack_index.emplace(*id, raw_stacks->size()).second) {
+    if (stack_node.count(*id) != 0) {
       return reader.Error(Reader::Path(where, "id"), absl::StrCat("stack id ", *id, " appears twice"));
     }
     absl::StatusOr<const Json*> frames = reader.Array(item, "frames", where, true);
@@ -579,7 +600,7 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
       return reader.Error(Reader::Path(where, "frames"),
                           absl::StrCat((*frames)->size(), " frames is more than ", kMaxFramesPerStack));
     }
-    RawStack raw;
+    std::vector<RawFrame> raw;
     raw.reserve((*frames)->size());
     for (size_t j = 0; j < (*frames)->size(); ++j) {
       absl::StatusOr<RawFrame> frame =
@@ -588,7 +609,18 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
       if (!frame.ok()) return frame.status();
       raw.push_back(*frame);
     }
-    raw_stacks->push_back(std::move(raw));
+    int64_t node = -1;
+    for (auto frame = raw.rbegin(); frame != raw.rend(); ++frame) {  // outermost first
+      auto [index, new_frame] = frame_index.try_emplace(*frame, static_cast<uint32_t>(tree->frames.size()));
+      if (new_frame) tree->frames.push_back(*frame);
+      auto [child, new_node] = node_of.try_emplace({node, index->second}, static_cast<int64_t>(tree->parents.size()));
+      if (new_node) {
+        tree->parents.push_back(node);
+        tree->node_frames.push_back(index->second);
+      }
+      node = child->second;
+    }
+    stack_node.emplace(*id, node);
   }
 
   absl::StatusOr<const Json*> sites_json = reader.Array(json, "sites", "", true);
@@ -602,8 +634,8 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
     absl::StatusOr<int64_t> id = reader.Int(**stack_json, Reader::Path(where, "stack"),
                                             std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
     if (!id.ok()) return id.status();
-    auto found = stack_index.find(*id);
-    if (found == stack_index.end()) {
+    auto found = stack_node.find(*id);
+    if (found == stack_node.end()) {
       return reader.Error(Reader::Path(where, "stack"), absl::StrCat("stack id ", *id, " is not in \"stacks\""));
     }
     Site site;
@@ -624,12 +656,11 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
 }
 
 // Version 2: "frames", the call tree "nodes", "site_fields" and "sites" as arrays (trace_file.h).
-absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_t module_count,
-                                   std::vector<RawStack>* raw_stacks,
-                                   std::vector<std::pair<Site, size_t>>* raw_sites) {
+absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_t module_count, RawCallTree* tree,
+                                   std::vector<std::pair<Site, int64_t>>* raw_sites) {
   absl::StatusOr<const Json*> frames_json = reader.Array(json, "frames", "", true);
   if (!frames_json.ok()) return frames_json.status();
-  RawStack frames;  // the frames table
+  std::vector<RawFrame>& frames = tree->frames;
   frames.reserve((*frames_json)->size());
   for (size_t i = 0; i < (*frames_json)->size(); ++i) {
     absl::StatusOr<RawFrame> frame =
@@ -641,8 +672,10 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
   absl::StatusOr<const Json*> nodes_json = reader.Array(json, "nodes", "", true);
   if (!nodes_json.ok()) return nodes_json.status();
   const size_t node_count = (*nodes_json)->size();
-  std::vector<int64_t> parents(node_count);
-  std::vector<uint32_t> node_frames(node_count);
+  std::vector<int64_t>& parents = tree->parents;
+  std::vector<uint32_t>& node_frames = tree->node_frames;
+  parents.resize(node_count);
+  node_frames.resize(node_count);
   std::vector<uint32_t> depths(node_count);
   for (size_t i = 0; i < node_count; ++i) {
     const Json& node = (**nodes_json)[i];
@@ -688,7 +721,6 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
   absl::StatusOr<const Json*> sites_json = reader.Array(json, "sites", "", true);
   if (!sites_json.ok()) return sites_json.status();
   raw_sites->reserve((*sites_json)->size());
-  raw_stacks->reserve((*sites_json)->size());
   std::unordered_map<int64_t, size_t> site_of_node;
   for (size_t i = 0; i < (*sites_json)->size(); ++i) {
     const Json& item = (**sites_json)[i];
@@ -727,12 +759,7 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
       if (!size.ok()) return size.status();
       site.sizes.push_back(*size);
     }
-    RawStack raw;
-    for (int64_t at = *node; at >= 0; at = parents[static_cast<size_t>(at)]) {
-      raw.push_back(frames[node_frames[static_cast<size_t>(at)]]);
-    }
-    raw_sites->emplace_back(std::move(site), raw_stacks->size());
-    raw_stacks->push_back(std::move(raw));
+    raw_sites->emplace_back(std::move(site), *node);
   }
   return absl::OkStatus();
 }
@@ -831,11 +858,11 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
 
   // Frames are checked now and named when a site that needs them is kept: a site with nothing to show
   // (live_sites_only) costs no symbolization.
-  std::vector<RawStack> raw_stacks;
-  std::vector<std::pair<Site, size_t>> raw_sites;  // figures and sizes, index in raw_stacks
+  RawCallTree tree;
+  std::vector<std::pair<Site, int64_t>> raw_sites;  // figures and sizes, the node of the stack in `tree`
   absl::Status parsed = version_number == 1
-                            ? ParseStacksAndSitesV1(reader, json, modules.size(), &raw_stacks, &raw_sites)
-                            : ParseStacksAndSitesV2(reader, json, modules.size(), &raw_stacks, &raw_sites);
+                            ? ParseStacksAndSitesV1(reader, json, modules.size(), &tree, &raw_sites)
+                            : ParseStacksAndSitesV2(reader, json, modules.size(), &tree, &raw_sites);
   if (!parsed.ok()) return parsed;
 
   // Each distinct raw frame is named once: its frames (the inlined ones first), made safe to print, and the ids
@@ -880,32 +907,32 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
     named_keys.push_back(std::move(key_ids));
     return found->second;
   };
-  auto stack_of = [&](const RawStack& raw) {
+  auto stack_of = [&](int64_t node) {
     Stack stack;
-    stack.reserve(raw.size());
-    for (const RawFrame& frame : raw) {
+    tree.ForEachFrame(node, [&](const RawFrame& frame) {
       const Stack& frames = report.frame_names[name(frame)];
       stack.insert(stack.end(), frames.begin(), frames.end());
-    }
+    });
     return stack;
   };
 
   report.has_sites = true;
   report.sites.reserve(raw_sites.size());
-  std::vector<const RawStack*> site_raw;  // beside report.sites
-  site_raw.reserve(raw_sites.size());
-  for (auto& [site, stack_index] : raw_sites) {
+  std::vector<int64_t> site_node;  // beside report.sites
+  site_node.reserve(raw_sites.size());
+  for (auto& [site, node] : raw_sites) {
     const bool live = site.live_bytes != 0 || site.live_blocks != 0;
     if (options.live_sites_only && !live) continue;
-    if (options.all_site_stacks) site.stack = stack_of(raw_stacks[stack_index]);
-    if (live || site.peak_bytes != 0 || site.peak_blocks != 0) {  // the sites that any grouping counts
-      for (const RawFrame& frame : raw_stacks[stack_index]) {
+    if (options.all_site_stacks) site.stack = stack_of(node);
+    const bool grouped = live || site.peak_bytes != 0 || site.peak_blocks != 0;  // counted by some grouping
+    if (grouped || (options.all_site_frames && !options.all_site_stacks)) {
+      tree.ForEachFrame(node, [&](const RawFrame& frame) {
         const uint32_t names = name(frame);
         site.frame_names.push_back(names);
-        site.frame_keys.insert(site.frame_keys.end(), named_keys[names].begin(), named_keys[names].end());
-      }
+        if (grouped) site.frame_keys.insert(site.frame_keys.end(), named_keys[names].begin(), named_keys[names].end());
+      });
     }
-    site_raw.push_back(&raw_stacks[stack_index]);
+    site_node.push_back(node);
     report.sites.push_back(std::move(site));
   }
 
@@ -920,7 +947,7 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   for (const Site& site : report.sites) kept_sites.push_back(&site);
   auto group = [&](int64_t Site::*bytes, int64_t Site::*count) {
     return GroupOnFrameKeys(kept_sites, bytes, count, report.frame_key_ranks, options.named_entries,
-                            [&](size_t i) { return stack_of(*site_raw[i]); });
+                            [&](size_t i) { return stack_of(site_node[i]); });
   };
   if (report.trace.kind == TraceKind::kSnapshot) report.live_sites = group(&Site::live_bytes, &Site::live_blocks);
   report.peak_sites = group(&Site::peak_bytes, &Site::peak_blocks);

@@ -99,7 +99,7 @@ absl::Status ReportCommand(const ReportOptions& options) {
   RawTraceOptions raw = ListsOnly(options.format == "text" ? options.top
                                   : options.format == "json" ? kRunReportMaxStacks
                                                              : 0);
-  raw.all_site_stacks = options.format == "collapsed" && options.weight != "leaked" && options.weight != "peak";
+  raw.all_site_frames = options.format == "collapsed" && options.weight != "leaked" && options.weight != "peak";
   absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions, raw);
   if (!report.ok()) return report.status();
   if (!report->has_trace) {

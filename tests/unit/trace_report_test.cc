@@ -144,6 +144,23 @@ TEST_CASE("RawTraceOptions: no stack copied per site, and only the first entries
     CHECK(named->peak_sites[i].count == whole->peak_sites[i].count);
     CHECK(named->peak_sites[i].sizes == whole->peak_sites[i].sizes);
   }
+  // all_site_frames: every site's frames readable, still without a copy per site, also those of a site
+  // that no list counts (site 3 made neither live nor held at the peak), which are not named otherwise.
+  Json allocated_only = ValidTrace();
+  allocated_only["sites"][3]["peak_bytes"] = 0;
+  allocated_only["sites"][3]["peak_blocks"] = 0;
+  RawTraceOptions frames_only = lean;
+  frames_only.all_site_frames = true;
+  absl::StatusOr<TraceReport> framed = ParseRawTrace(allocated_only, "t.json", &symbolizer, frames_only);
+  absl::StatusOr<TraceReport> unframed = ParseRawTrace(allocated_only, "t.json", &symbolizer, lean);
+  REQUIRE(framed.ok());
+  REQUIRE(unframed.ok());
+  for (size_t i = 0; i < framed->sites.size(); ++i) {
+    CHECK(framed->sites[i].stack.empty());
+    CHECK(StackKey(SiteStack(*framed, framed->sites[i])) == StackKey(whole->sites[i].stack));
+  }
+  REQUIRE_FALSE(whole->sites[3].stack.empty());
+  CHECK(SiteFrames(*unframed, unframed->sites[3]).empty());
   // The leak check reads the live sites alone: the same leaks either way.
   ClassifyLeaks(LeakSuppressions(), &*whole);
   ClassifyLeaks(LeakSuppressions(), &*named);
