@@ -65,8 +65,8 @@ struct Site {
   // count), so that grouping compares ids instead of building a StackKey per site (cc1plus leaves 22,000
   // live stacks of some 25 frames); empty elsewhere.
   std::vector<uint32_t> frame_keys;
-  // For the same sites: each raw frame of the stack as an index in TraceReport::frame_names, so that a site's
-  // stack can be read without a copy of its frames per site.
+  // For the same sites (and every site with RawTraceOptions::all_site_frames): each raw frame of the stack
+  // as an index in TraceReport::frame_names, so that SiteFrames reads the stack without a copy per site.
   std::vector<uint32_t> frame_names;
 };
 
@@ -125,8 +125,8 @@ absl::StatusOr<nlohmann::json> ParseJsonText(const std::string& text, const std:
 struct RawTraceOptions {
   // Keep only the sites with live blocks: the leak check at exit needs no more.
   bool live_sites_only = false;
-  // Name the stack of every kept site in `sites`; false: only of the sites with live blocks (all that
-  // ClassifyLeaks and the live views read), the others keep their figures and an empty stack.
+  // Copy every kept site's stack into Site::stack. False: no site keeps a copy; the stacks of the sites with
+  // live or peak figures (all that ClassifyLeaks and the grouped lists read) are read through SiteFrames.
   bool all_site_stacks = true;
   // With all_site_stacks off: still name every kept site's frames, read through SiteFrames without a copy
   // per site (the sites with live or peak figures are named anyway). What collapsed stacks weighted by the
