@@ -920,7 +920,9 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   report.sites.reserve(raw_sites.size());
   std::vector<int64_t> site_node;  // beside report.sites
   site_node.reserve(raw_sites.size());
-  for (auto& [site, node] : raw_sites) {
+  for (auto& raw_site : raw_sites) {
+    Site& site = raw_site.first;  // not a structured binding: the lambda below captures it (C++17)
+    const int64_t node = raw_site.second;
     const bool live = site.live_bytes != 0 || site.live_blocks != 0;
     if (options.live_sites_only && !live) continue;
     if (options.all_site_stacks) site.stack = stack_of(node);
