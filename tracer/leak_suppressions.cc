@@ -43,13 +43,6 @@ constexpr absl::string_view kFreedAtExit[] = {
     "_dl_map_object_deps",              // the init/fini order lists of loaded objects
 };
 
-std::vector<const Frame*> FramesOf(const Stack& stack) {
-  std::vector<const Frame*> frames;
-  frames.reserve(stack.size());
-  for (const Frame& frame : stack) frames.push_back(&frame);
-  return frames;
-}
-
 // The function without a " [module changed]" mark.
 absl::string_view FunctionName(const Frame& frame) {
   absl::string_view name = frame.function;

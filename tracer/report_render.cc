@@ -307,11 +307,7 @@ absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight we
     lines[absl::StrJoin(names, ";")] += bytes;
   };
   auto add_list = [&](const std::vector<StackTotal>& list) {
-    for (const StackTotal& total : list) {
-      std::vector<const Frame*> frames;
-      for (const Frame& frame : total.stack) frames.push_back(&frame);
-      add(frames, total.bytes);
-    }
+    for (const StackTotal& total : list) add(FramesOf(total.stack), total.bytes);
   };
   switch (weight) {
     case Weight::kLeaked:

@@ -437,13 +437,16 @@ std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries) {
   return merged;
 }
 
-std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site) {
+std::vector<const Frame*> FramesOf(const Stack& stack) {
   std::vector<const Frame*> frames;
-  if (!site.stack.empty() || site.frame_names.empty()) {
-    frames.reserve(site.stack.size());
-    for (const Frame& frame : site.stack) frames.push_back(&frame);
-    return frames;
-  }
+  frames.reserve(stack.size());
+  for (const Frame& frame : stack) frames.push_back(&frame);
+  return frames;
+}
+
+std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site) {
+  if (!site.stack.empty() || site.frame_names.empty()) return FramesOf(site.stack);
+  std::vector<const Frame*> frames;
   for (uint32_t names : site.frame_names) {
     for (const Frame& frame : report.frame_names[names]) frames.push_back(&frame);
   }
@@ -451,24 +454,19 @@ std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site
 }
 
 Stack SiteStack(const TraceReport& report, const Site& site) {
-  if (!site.stack.empty() || site.frame_names.empty()) return site.stack;
   Stack stack;
-  for (uint32_t names : site.frame_names) {
-    const Stack& frames = report.frame_names[names];
-    stack.insert(stack.end(), frames.begin(), frames.end());
-  }
+  for (const Frame* frame : SiteFrames(report, site)) stack.push_back(*frame);
   return stack;
 }
 
 namespace {
 
 // GroupSites on the sites' frame_keys: the same groups, sums, sizes and order as grouping on StackKey strings,
-// without building one. `stack_of(i)` names sites[i]'s stack; it is asked for the first site of each of the first
-// `named` groups only (the others keep their figures and an empty stack).
-template <typename StackOf>
+// without building one. Only the first site of each of the first `named` groups has its stack named (the other
+// groups keep their figures and an empty stack).
 std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, int64_t Site::*bytes,
-                                         int64_t Site::*count, const std::vector<uint32_t>& frame_key_ranks,
-                                         size_t named, StackOf&& stack_of) {
+                                         int64_t Site::*count, const TraceReport& from, size_t named) {
+  const std::vector<uint32_t>& frame_key_ranks = from.frame_key_ranks;
   struct Group {
     size_t site;  // the first site of the group: its stack names the entry
     int64_t bytes;
@@ -504,7 +502,7 @@ std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, 
   totals.reserve(groups.size());
   for (Group& entry : groups) {
     StackTotal total{Stack(), entry.bytes, entry.count, std::move(entry.sizes)};
-    if (totals.size() < named) total.stack = stack_of(entry.site);
+    if (totals.size() < named) total.stack = SiteStack(from, *sites[entry.site]);
     FinishSizes(&total);
     totals.push_back(std::move(total));
   }
@@ -516,8 +514,7 @@ std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, 
 std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_t Site::*bytes, int64_t Site::*count,
                                    const TraceReport* from, size_t named_entries) {
   if (from != nullptr && !from->frame_key_ranks.empty()) {
-    return GroupOnFrameKeys(sites, bytes, count, from->frame_key_ranks, named_entries,
-                            [&](size_t i) { return SiteStack(*from, *sites[i]); });
+    return GroupOnFrameKeys(sites, bytes, count, *from, named_entries);
   }
   std::vector<StackTotal> entries;
   for (const Site* site : sites) {
@@ -907,34 +904,22 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
     named_keys.push_back(std::move(key_ids));
     return found->second;
   };
-  auto stack_of = [&](int64_t node) {
-    Stack stack;
-    tree.ForEachFrame(node, [&](const RawFrame& frame) {
-      const Stack& frames = report.frame_names[name(frame)];
-      stack.insert(stack.end(), frames.begin(), frames.end());
-    });
-    return stack;
-  };
 
   report.has_sites = true;
   report.sites.reserve(raw_sites.size());
-  std::vector<int64_t> site_node;  // beside report.sites
-  site_node.reserve(raw_sites.size());
   for (auto& raw_site : raw_sites) {
     Site& site = raw_site.first;  // not a structured binding: the lambda below captures it (C++17)
-    const int64_t node = raw_site.second;
     const bool live = site.live_bytes != 0 || site.live_blocks != 0;
     if (options.live_sites_only && !live) continue;
-    if (options.all_site_stacks) site.stack = stack_of(node);
     const bool grouped = live || site.peak_bytes != 0 || site.peak_blocks != 0;  // counted by some grouping
-    if (grouped || (options.all_site_frames && !options.all_site_stacks)) {
-      tree.ForEachFrame(node, [&](const RawFrame& frame) {
+    if (grouped || options.all_site_frames || options.all_site_stacks) {
+      tree.ForEachFrame(raw_site.second, [&](const RawFrame& frame) {
         const uint32_t names = name(frame);
         site.frame_names.push_back(names);
         if (grouped) site.frame_keys.insert(site.frame_keys.end(), named_keys[names].begin(), named_keys[names].end());
       });
     }
-    site_node.push_back(node);
+    if (options.all_site_stacks) site.stack = SiteStack(report, site);
     report.sites.push_back(std::move(site));
   }
 
@@ -947,12 +932,10 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   std::vector<const Site*> kept_sites;
   kept_sites.reserve(report.sites.size());
   for (const Site& site : report.sites) kept_sites.push_back(&site);
-  auto group = [&](int64_t Site::*bytes, int64_t Site::*count) {
-    return GroupOnFrameKeys(kept_sites, bytes, count, report.frame_key_ranks, options.named_entries,
-                            [&](size_t i) { return stack_of(site_node[i]); });
-  };
-  if (report.trace.kind == TraceKind::kSnapshot) report.live_sites = group(&Site::live_bytes, &Site::live_blocks);
-  report.peak_sites = group(&Site::peak_bytes, &Site::peak_blocks);
+  if (report.trace.kind == TraceKind::kSnapshot) {
+    report.live_sites = GroupSites(kept_sites, &Site::live_bytes, &Site::live_blocks, &report, options.named_entries);
+  }
+  report.peak_sites = GroupSites(kept_sites, &Site::peak_bytes, &Site::peak_blocks, &report, options.named_entries);
   return report;
 }
 

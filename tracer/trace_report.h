@@ -162,6 +162,8 @@ std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_
 
 // A site's stack, frame by frame: its own `stack`, or (read with all_site_stacks off) the report's frame names.
 std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site);
+// The frames of `stack` as SiteFrames gives them, for code that reads both kinds.
+std::vector<const Frame*> FramesOf(const Stack& stack);
 Stack SiteStack(const TraceReport& report, const Site& site);
 // Merges entries with equal stacks (a report's lists after suppressions or between files) and sorts as above.
 std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries);
