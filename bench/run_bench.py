@@ -575,7 +575,8 @@ def measure_leak_report(runner, workload, reps, log):
     return {"workload": workload.name, "full_s": statistics.median(seconds[FULL]),
             "leak_text_s": statistics.median(seconds[FULL_LEAK_TEXT]),
             "time_ratio": statistics.median(t / f for t, f in zip(seconds[FULL_LEAK_TEXT], seconds[FULL])),
-            "full_rss_bytes": statistics.median(rss[FULL]), "leak_text_rss_bytes": statistics.median(rss[FULL_LEAK_TEXT])}
+            "full_rss_bytes": statistics.median(rss[FULL]),
+            "leak_text_rss_bytes": statistics.median(rss[FULL_LEAK_TEXT])}
 
 
 def print_leak_report(row):

@@ -52,10 +52,10 @@ bool VerifyGlibcChunkHeaders();
 bool EnsureRealSymbols();
 
 // The loaded object (executable or library) whose segments contain `address`: an identity to compare (null
-// when none does), its path ("" for the executable) and the span of its executable segments. dl_iterate_phdr over program headers, not dladdr,
-// whose search of the nearest symbol scans the whole dynamic symbol table: about 94,000 instructions a call
-// in libc, and start-up made a dozen of them (1.0 of the 1.25 million instructions memtide added to
-// /bin/true under callgrind). Allocation-free.
+// when none does), its path ("" for the executable) and the span of its executable segments. dl_iterate_phdr
+// over program headers, not dladdr, whose search of the nearest symbol scans the whole dynamic symbol table:
+// about 94,000 instructions a call in libc, and start-up made a dozen of them (1.0 of the 1.25 million
+// instructions memtide added to /bin/true under callgrind). Allocation-free.
 struct LoadedObject {
   const void* identity;
   const char* path;

@@ -1,9 +1,9 @@
 /* A traced daemon's own files stay its own. libunwind (memtide's fallback unwinder, the only one with
  * MEMTIDE_TRACE_FAST_UNWIND=0) keeps a pipe for its memory checks; at the program's lowest free numbers a daemon
  * that closes everything above 2 and opens its files would get them back, and libunwind's next check would close
- * them. At the start of main no descriptor in 3..999 may have been opened before main; then the program closes 3.., opens two files of
- * its own (numbers 3 and 4), allocates from 60 stacks (every allocation is unwound), writes a line to each file, and
- * checks both descriptors are still its files. Output: "ok fds 3 4". */
+ * them. At the start of main no descriptor in 3..999 may have been opened before main; then the program closes
+ * 3.., opens two files of its own (numbers 3 and 4), allocates from 60 stacks (every allocation is unwound),
+ * writes a line to each file, and checks both descriptors are still its files. Output: "ok fds 3 4". */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "descriptor_checks.h"
 
 enum { kStacks = 60 };
 static void* g_kept[kStacks];
@@ -39,10 +41,8 @@ int main(int argc, char** argv) {
      * was opened in this process before main. */
     const int flags = fcntl(fd, F_GETFD);
     if (flags < 0 || (flags & FD_CLOEXEC) == 0) continue;
-    char link[64], target[256];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t length = readlink(link, target, sizeof(target) - 1);
-    target[length > 0 ? length : 0] = '\0';
+    char target[256];
+    DescriptorTarget(fd, target, sizeof(target));
     printf("descriptor %d (%s) was opened before main\n", fd, target);
     return 1;
   }
