@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dlclose_hook.h"
 #include "heap_counters.h"
 #include "log.h"
 #include "pipe_hooks.h"
@@ -90,6 +91,7 @@ void StartTracerModule(const Options& options) {
   config.skip_end = self.code_end;
   config.log_line = LogLineFromTracer;
   config.write_text = WriteTextFromTracer;
+  config.dlclose_calls = &g_dlclose_calls;
   const MemtideTracerApi* api = start(&config);
   if (api == nullptr) return;  // the module said why
   if (api->abi_version != MEMTIDE_TRACER_ABI_VERSION) {

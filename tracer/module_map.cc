@@ -161,8 +161,9 @@ void ModuleMap::Merge(std::vector<ModuleInfo>& read, uint64_t generation, uint64
     int32_t index = -1;
     for (size_t i = 0; i < modules_.size(); ++i) {
       const ModuleInfo& known = modules_[i];
+      // The build id too: a library rebuilt and loaded again under the same name is other code.
       if (known.base == module.base && known.start == module.start && known.end == module.end &&
-          known.path == module.path) {
+          known.path == module.path && known.build_id == module.build_id) {
         index = static_cast<int32_t>(i);
         break;
       }
@@ -174,6 +175,16 @@ void ModuleMap::Merge(std::vector<ModuleInfo>& read, uint64_t generation, uint64
     loaded.push_back({modules_[index].start, modules_[index].end, index});
   }
   std::sort(loaded.begin(), loaded.end(), [](const LoadedRange& a, const LoadedRange& b) { return a.start < b.start; });
+  const uint32_t epoch = unload_epoch_.load(std::memory_order_relaxed) + 1;
+  bool unloaded = false;
+  std::vector<bool> still_loaded(modules_.size());
+  for (const LoadedRange& now : loaded) still_loaded[static_cast<size_t>(now.index)] = true;
+  for (const LoadedRange& before : loaded_) {
+    if (still_loaded[static_cast<size_t>(before.index)]) continue;
+    unloaded_.push_back({before.start, before.end, epoch});
+    unloaded = true;
+  }
+  if (unloaded) unload_epoch_.store(epoch, std::memory_order_relaxed);
   loaded_.swap(loaded);
   generation_.store(generation, std::memory_order_relaxed);
   unloads_.store(unloads, std::memory_order_relaxed);
@@ -187,10 +198,24 @@ int32_t ModuleMap::FindLocked(uintptr_t address) const {
   return address < it->end ? it->index : -1;
 }
 
-void ModuleMap::Resolve(const uintptr_t* addresses, size_t count, int32_t* indices) {
+void ModuleMap::RefreshIfChanged() {
   uint64_t generation = 0;
   dl_iterate_phdr(ReadGeneration, &generation);
   if (generation != generation_.load(std::memory_order_relaxed)) Refresh();
+}
+
+bool ModuleMap::UnloadedSince(uint32_t epoch, const uintptr_t* addresses, size_t count) const {
+  SpinLockHolder hold(lock_);
+  for (auto range = unloaded_.rbegin(); range != unloaded_.rend() && range->epoch > epoch; ++range) {
+    for (size_t i = 0; i < count; ++i) {
+      if (addresses[i] >= range->start && addresses[i] < range->end) return true;
+    }
+  }
+  return false;
+}
+
+void ModuleMap::Resolve(const uintptr_t* addresses, size_t count, int32_t* indices) {
+  RefreshIfChanged();
   SpinLockHolder hold(lock_);
   for (size_t i = 0; i < count; ++i) indices[i] = FindLocked(addresses[i]);
 }

@@ -8,6 +8,11 @@
 // which costs one dl_iterate_phdr call that stops at the first object; an address outside every module with
 // unchanged counters (JIT code) resolves to -1 without a re-read.
 //
+// Unloads: a read that finds a module gone records its code range under a new unload epoch. Code seen before
+// an epoch may since belong to another module (a library dlclose'd and another loaded at the same addresses),
+// so the stack depot checks a stored stack against the ranges unloaded after it was resolved
+// (UnloadedSince) before handing out its id again (stack_depot.h).
+//
 // Locking: dl_iterate_phdr takes the loader lock, and the loader calls malloc while holding it (dlopen), which
 // reaches the tracer; so the loader is only ever entered with none of the tracer's locks held, and this map's
 // own lock is taken only around reads and merges of already-collected data.
@@ -49,6 +54,15 @@ class ModuleMap {
 
   // Re-reads the loaded objects (always, whatever the counters say). Same locking rule as Resolve.
   void Refresh();
+  // Re-reads them if the loader's counters moved since the last read (one short dl_iterate_phdr call when
+  // they did not). Same locking rule as Resolve.
+  void RefreshIfChanged();
+
+  // Moves each time a read finds a module gone (0: none ever was). Relaxed: a stale value only delays a check.
+  uint32_t unload_epoch() const { return unload_epoch_.load(std::memory_order_relaxed); }
+  // Whether any of the addresses lies in code unloaded after `epoch`. Allocation-free; takes the map's lock
+  // (never the loader's), so it may be called under other tracer locks that the map's lock nests inside.
+  bool UnloadedSince(uint32_t epoch, const uintptr_t* addresses, size_t count) const;
 
   // The loader's unload counter (dlpi_subs) at the last read: when it moves, code addresses may have changed
   // hands (the tracer then drops its cached unwind rules).
@@ -69,6 +83,12 @@ class ModuleMap {
     int32_t index;
   };
 
+  struct UnloadedRange {
+    uintptr_t start;
+    uintptr_t end;
+    uint32_t epoch;  // the unload epoch the read that found it gone started
+  };
+
   int32_t FindLocked(uintptr_t address) const;
   // Merges one full read (taken without the lock) unless a newer read was merged already.
   void Merge(std::vector<ModuleInfo>& read, uint64_t generation, uint64_t unloads);
@@ -76,6 +96,8 @@ class ModuleMap {
   mutable SpinLock lock_;
   std::vector<ModuleInfo> modules_;  // append-only
   std::vector<LoadedRange> loaded_;  // sorted by start
+  std::vector<UnloadedRange> unloaded_;  // in epoch order
+  std::atomic<uint32_t> unload_epoch_{0};
   // dlpi_adds + dlpi_subs at the last merged read; ~0 before the first. Read without the lock as a hint.
   std::atomic<uint64_t> generation_{~uint64_t{0}};
   std::atomic<uint64_t> unloads_{0};

@@ -112,7 +112,24 @@ StackDepot::Table* StackDepot::NewTable(size_t capacity) {
   return table;
 }
 
-uint32_t StackDepot::FindIn(const Table* table, const uintptr_t* frames, uint32_t depth, uint64_t hash) const {
+bool StackDepot::StillResolved(const StackRecord& record, const uintptr_t* frames, uint32_t depth,
+                               bool recheck) const {
+  if (modules_ == nullptr) return true;
+  const uint32_t epoch = modules_->unload_epoch();
+  uint32_t checked = record.checked_epoch.load(std::memory_order_relaxed);
+  if (checked == epoch) return true;
+  if (checked == StackRecord::kStale || !recheck) return false;
+  if (modules_->UnloadedSince(checked, frames, depth)) {
+    record.checked_epoch.store(StackRecord::kStale, std::memory_order_relaxed);
+    return false;
+  }
+  // Another thread may have found it stale meanwhile: that verdict stands.
+  record.checked_epoch.compare_exchange_strong(checked, epoch, std::memory_order_relaxed);
+  return true;
+}
+
+uint32_t StackDepot::FindIn(const Table* table, const uintptr_t* frames, uint32_t depth, uint64_t hash,
+                            bool recheck) const {
   const uint32_t tag = static_cast<uint32_t>(hash >> 32);
   for (size_t i = hash & table->mask;; i = (i + 1) & table->mask) {
     const uint64_t slot = table->slots[i].load(std::memory_order_acquire);
@@ -120,13 +137,16 @@ uint32_t StackDepot::FindIn(const Table* table, const uintptr_t* frames, uint32_
     if (static_cast<uint32_t>(slot >> 32) != tag) continue;
     const uint32_t id = static_cast<uint32_t>(slot);
     const StackRecord* record = Get(id);
-    if (record != nullptr && record->hash == hash && Matches(*record, frames, depth)) return id;
+    if (record != nullptr && record->hash == hash && Matches(*record, frames, depth) &&
+        StillResolved(*record, frames, depth, recheck)) {
+      return id;
+    }
   }
 }
 
 uint32_t StackDepot::Find(const uintptr_t* frames, uint32_t depth, uint64_t hash) const {
   const Table* table = shards_[hash >> (64 - kShardBits)].table.load(std::memory_order_acquire);
-  return table == nullptr ? 0 : FindIn(table, frames, depth, hash);
+  return table == nullptr ? 0 : FindIn(table, frames, depth, hash, /*recheck=*/true);
 }
 
 void* StackDepot::AllocateFromArena(size_t bytes) {
@@ -168,14 +188,15 @@ uint64_t StackDepot::SegmentHash(const StackSegment* outer, const uintptr_t* fra
   return Mix64(Hash(frames, count) + reinterpret_cast<uintptr_t>(outer) * 0x9e3779b97f4a7c15ull);
 }
 
-const StackSegment* StackDepot::FindSegment(const StackSegment* outer, const uintptr_t* frames, uint32_t count,
-                                            uint64_t hash) const {
+const StackSegment* StackDepot::FindSegment(const StackSegment* outer, const uintptr_t* frames,
+                                            const int32_t* modules, uint32_t count, uint64_t hash) const {
   if (segments_.slots == nullptr) return nullptr;
   for (size_t i = hash & segments_.mask;; i = (i + 1) & segments_.mask) {
     const StackSegment* segment = segments_.slots[i];
     if (segment == nullptr) return nullptr;
     if (segment->hash == hash && segment->outer == outer && segment->count == count &&
-        memcmp(segment->frames(), frames, count * sizeof(uintptr_t)) == 0) {
+        memcmp(segment->frames(), frames, count * sizeof(uintptr_t)) == 0 &&
+        (modules == nullptr || memcmp(segment->modules(), modules, count * sizeof(int32_t)) == 0)) {
       return segment;
     }
   }
@@ -184,7 +205,7 @@ const StackSegment* StackDepot::FindSegment(const StackSegment* outer, const uin
 const StackSegment* StackDepot::FindOrAddSegment(const StackSegment* outer, const uintptr_t* frames,
                                                  const int32_t* modules, uint32_t count) {
   const uint64_t hash = SegmentHash(outer, frames, count);
-  if (const StackSegment* found = FindSegment(outer, frames, count, hash)) return found;
+  if (const StackSegment* found = FindSegment(outer, frames, modules, count, hash)) return found;
   if ((segments_.used + 1) * 2 > segments_.mask + 1 && !GrowSegmentIndex()) return nullptr;
   auto* segment = static_cast<StackSegment*>(AllocateFromArena(SegmentBytes(count)));
   if (segment == nullptr) return nullptr;
@@ -201,13 +222,15 @@ const StackSegment* StackDepot::FindOrAddSegment(const StackSegment* outer, cons
   return segment;
 }
 
-StackDepot::SegmentWalk StackDepot::FindStoredSegments(const uintptr_t* frames, uint32_t depth) {
+StackDepot::SegmentWalk StackDepot::FindStoredSegments(const uintptr_t* frames, const int32_t* modules,
+                                                       uint32_t depth) {
   SpinLockHolder hold(segment_lock_);
   SegmentWalk walk{nullptr, depth};
   while (walk.end > 0) {
     const uint32_t count = walk.end < kSegmentFrames ? walk.end : kSegmentFrames;
     const uintptr_t* run = frames + walk.end - count;
-    const StackSegment* segment = FindSegment(walk.segment, run, count, SegmentHash(walk.segment, run, count));
+    const StackSegment* segment = FindSegment(walk.segment, run, modules == nullptr ? nullptr : modules + walk.end - count,
+                                              count, SegmentHash(walk.segment, run, count));
     if (segment == nullptr) break;
     walk = {segment, walk.end - count};
   }
@@ -268,15 +291,24 @@ uint32_t StackDepot::Intern(const uintptr_t* frames, uint32_t depth, uint64_t ha
   uint32_t id = Find(frames, depth, hash);
   if (id != 0) return id;
 
-  // Before any lock of ours: resolution may enter the loader (module_map.h). Only the frames of segments not
-  // stored yet need it (segments are never removed, so those found now are still there below): a new stack
-  // mostly adds one or two segments to outer ones other stacks already have.
+  // Before any lock of ours: resolution may enter the loader (module_map.h). While no code was ever unloaded,
+  // only the frames of segments not stored yet need it (segments are never removed, so those found now are
+  // still there below): a new stack mostly adds one or two segments to outer ones other stacks already have.
+  // After an unload every frame is resolved and segments must match on modules too (see the top). The epoch
+  // is read before resolving: an unload seen later makes the next Find check this record again.
   int32_t modules[kMaxStackDepth];
-  const SegmentWalk stored = FindStoredSegments(frames, depth);
-  if (modules_ != nullptr && stored.end > 0) {
-    modules_->Resolve(frames, stored.end, modules);
+  const uint32_t epoch = modules_ != nullptr ? modules_->unload_epoch() : 0;
+  SegmentWalk stored;
+  if (epoch != 0) {
+    modules_->Resolve(frames, depth, modules);
+    stored = FindStoredSegments(frames, modules, depth);
   } else {
-    for (uint32_t i = 0; i < stored.end; ++i) modules[i] = -1;
+    stored = FindStoredSegments(frames, nullptr, depth);
+    if (modules_ != nullptr && stored.end > 0) {
+      modules_->Resolve(frames, stored.end, modules);
+    } else {
+      for (uint32_t i = 0; i < stored.end; ++i) modules[i] = -1;
+    }
   }
 
   // Segments before the record: a published record's segments are all there. A stack another thread is
@@ -288,17 +320,19 @@ uint32_t StackDepot::Intern(const uintptr_t* frames, uint32_t depth, uint64_t ha
   Shard& shard = shards_[hash >> (64 - kShardBits)];
   SpinLockHolder hold(shard.lock);
   Table* table = shard.table.load(std::memory_order_relaxed);
-  if (table != nullptr && (id = FindIn(table, frames, depth, hash)) != 0) return id;
+  if (table != nullptr && (id = FindIn(table, frames, depth, hash, /*recheck=*/false)) != 0) return id;
 
-  auto* record = static_cast<StackRecord*>(AllocateFromArena(sizeof(StackRecord)));
-  if (record == nullptr) return 0;
+  void* memory = AllocateFromArena(sizeof(StackRecord));
+  if (memory == nullptr) return 0;
   id = next_id_.fetch_add(1, std::memory_order_acq_rel);
   std::atomic<const StackRecord*>* slot = records_.Ensure(id);
   if (slot == nullptr) return 0;
+  auto* record = new (memory) StackRecord;
   record->hash = hash;
   record->id = id;
   record->depth = depth;
   record->innermost = innermost;
+  record->checked_epoch.store(epoch, std::memory_order_relaxed);
   slot->store(record, std::memory_order_release);
   // A failed slot insert leaves the record reachable by id only: this block is still attributed correctly,
   // and the next sighting of the stack tries the insert again.

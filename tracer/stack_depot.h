@@ -19,6 +19,13 @@
 // enter the loader: no lock of ours held), then its missing segments are added under the segment lock, then the record is inserted under its shard's
 // lock: segments and records allocated from an append-only arena (never moved or freed), id taken from a
 // global counter, record published, slot published.
+//
+// Unloaded code. Addresses identify code only until a library is unloaded: another one may be loaded at the
+// same addresses. So once the module map has seen an unload (its unload epoch is not 0), a new stack has every
+// frame resolved and shares a stored segment only if the module indices match too; and a record found by its
+// frames is handed out only if none of them lies in code unloaded since the record was resolved
+// (ModuleMap::UnloadedSince, checked once per record and epoch). A record that fails is stale for good: Find
+// passes over it and Intern stores the stack again, named after the code now at those addresses.
 #ifndef MEMTIDE_TRACER_STACK_DEPOT_H_
 #define MEMTIDE_TRACER_STACK_DEPOT_H_
 
@@ -51,12 +58,16 @@ struct StackSegment {
   const int32_t* modules() const { return reinterpret_cast<const int32_t*>(frames() + count); }
 };
 
-// Immutable once published.
+// Immutable once published, but for checked_epoch.
 struct StackRecord {
+  static constexpr uint32_t kStale = UINT32_MAX;
+
   uint64_t hash;
   uint32_t id;
   uint32_t depth;
   const StackSegment* innermost;  // null for a stack of no frame
+  // The module map's unload epoch at which the frames' module indices were last known right, or kStale.
+  mutable std::atomic<uint32_t> checked_epoch;
 };
 
 class StackDepot {
@@ -119,7 +130,11 @@ class StackDepot {
 
   static Table* NewTable(size_t capacity);
   static bool Matches(const StackRecord& record, const uintptr_t* frames, uint32_t depth);
-  uint32_t FindIn(const Table* table, const uintptr_t* frames, uint32_t depth, uint64_t hash) const;
+  // Whether the record's module indices still hold (see the top). recheck: may consult the module map (takes
+  // its lock: callers holding none of the depot's locks); otherwise only a record checked at the current
+  // epoch passes.
+  bool StillResolved(const StackRecord& record, const uintptr_t* frames, uint32_t depth, bool recheck) const;
+  uint32_t FindIn(const Table* table, const uintptr_t* frames, uint32_t depth, uint64_t hash, bool recheck) const;
   // Under the shard lock.
   bool InsertSlot(Shard& shard, uint64_t hash, uint32_t id);
   // How far a stack's segments are stored, from the outermost: the innermost stored one (null: none) and the
@@ -128,8 +143,8 @@ class StackDepot {
     const StackSegment* segment;
     uint32_t end;
   };
-  // Takes segment_lock_.
-  SegmentWalk FindStoredSegments(const uintptr_t* frames, uint32_t depth);
+  // Takes segment_lock_. modules: null to match segments on their frames alone (no unload ever seen).
+  SegmentWalk FindStoredSegments(const uintptr_t* frames, const int32_t* modules, uint32_t depth);
   // Adds the segments for frames [0, walk.end) below walk.segment (those another thread added meanwhile are
   // found, not added again); returns the stack's innermost segment (null for depth 0, or when out of memory:
   // *failed). Segments are never removed, so a walk stays valid after the lock is dropped. Takes segment_lock_.
@@ -137,8 +152,8 @@ class StackDepot {
                                      bool* failed);
   static uint64_t SegmentHash(const StackSegment* outer, const uintptr_t* frames, uint32_t count);
   // Under segment_lock_.
-  const StackSegment* FindSegment(const StackSegment* outer, const uintptr_t* frames, uint32_t count,
-                                  uint64_t hash) const;
+  const StackSegment* FindSegment(const StackSegment* outer, const uintptr_t* frames, const int32_t* modules,
+                                  uint32_t count, uint64_t hash) const;
   const StackSegment* FindOrAddSegment(const StackSegment* outer, const uintptr_t* frames, const int32_t* modules,
                                        uint32_t count);
   bool GrowSegmentIndex();

@@ -104,12 +104,14 @@ class Tracer {
         fast_unwind_(config.fast_unwind != 0),
         log_line_(config.log_line),
         write_text_(config.write_text),
+        dlclose_calls_(config.dlclose_calls),
         depot_(&modules_),
         sample_live_() {}
 
   // Once, before any other entry. Enters the loader; allocates.
   bool Start(std::string* error) {
     start_ns_ = NowNs();
+    if (dlclose_calls_ != nullptr) dlclose_seen_.store(__atomic_load_n(dlclose_calls_, __ATOMIC_RELAXED));
     modules_.Refresh();
     std::string note;
     if (!capture_.Init(skip_begin_, skip_end_, max_frames_, fast_unwind_, error, &note)) return false;
@@ -283,6 +285,10 @@ class Tracer {
   // Capture (no lock held) and intern. 0 when the depot is out of memory. The thread's walk memo recognizes
   // the stack of its previous traced allocation without walking or hashing it (allocations in a loop).
   __attribute__((always_inline)) uint32_t CaptureStack(MemtideTracerThread* thread) {
+    if (dlclose_calls_ != nullptr) {
+      const uint64_t closes = __atomic_load_n(dlclose_calls_, __ATOMIC_RELAXED);
+      if (__builtin_expect(closes != dlclose_seen_.load(std::memory_order_relaxed), false)) NoticeDlclose(closes);
+    }
     WalkMemo* memo = static_cast<WalkMemo*>(thread->walk_memo);
     // Not after the thread's exit: nothing would free it.
     if (memo == nullptr && capture_.fast_unwind() && thread->flush_always == 0) {
@@ -301,13 +307,27 @@ class Tracer {
     }
     const uint32_t interned = depot_.Intern(frames, static_cast<uint32_t>(depth), hash);
     if (memo != nullptr) memo->result = interned;
-    // Interning resolved the stack's modules, re-reading the loaded set if the loader's counters moved.
+    // Interning resolved the stack's modules, re-reading the loaded set if the loader's counters moved (an
+    // unload that no dlclose call made: libc's own, for instance).
+    ForgetUnwindRulesIfUnloaded();
+    return interned;
+  }
+
+  // The program called dlclose: before this walk, re-read the loaded set, so that code which is gone loses its
+  // unwind rules (and the memos made with them) and the depot its stacks' module names (stack_depot.h).
+  // Enters the loader: no lock of ours is held here.
+  __attribute__((noinline, cold)) void NoticeDlclose(uint64_t closes) {
+    dlclose_seen_.store(closes, std::memory_order_relaxed);
+    modules_.RefreshIfChanged();
+    ForgetUnwindRulesIfUnloaded();
+  }
+
+  void ForgetUnwindRulesIfUnloaded() {
     const uint64_t unloads = modules_.unloads();
     if (unloads != unloads_seen_.load(std::memory_order_relaxed)) {
       unloads_seen_.store(unloads, std::memory_order_relaxed);
       capture_.ForgetUnwindRules();
     }
-    return interned;
   }
 
   // A thread past its exit flush (or with no counter slot) has nobody to flush its traced bytes later.
@@ -503,6 +523,7 @@ class Tracer {
   const bool fast_unwind_;
   void (*const log_line_)(const char*);
   void (*const write_text_)(const char*, size_t);  // for the multi-line leak text that replaces EmitLeakSummary's
+  const uint64_t* const dlclose_calls_;            // the preload's count (null: not given)
   int64_t start_ns_ = 0;
 
   StackCapture capture_;
@@ -517,6 +538,7 @@ class Tracer {
 
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> unloads_seen_{0};  // modules_.unloads() when the cached unwind rules were last dropped
+  std::atomic<uint64_t> dlclose_seen_{0};  // *dlclose_calls_ when the loaded set was last re-read for it
   SpinLock writer_lock_;  // one writer at a time; guards exited_
   bool exited_ = false;
   std::atomic<uint64_t> snapshot_counter_{0};

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MEMTIDE_TRACER_ABI_VERSION 2
+#define MEMTIDE_TRACER_ABI_VERSION 3
 #define MEMTIDE_TRACER_ENTRY "memtide_tracer_start"
 
 enum { kMemtideTraceOff = 0, kMemtideTraceSample = 1, kMemtideTraceFull = 2 };
@@ -42,6 +42,9 @@ struct MemtideTracerConfig {
   void (*log_line)(const char* line);
   // Writes text as is (several lines, e.g. the leak report at exit) to the same place as log_line.
   void (*write_text)(const char* text, size_t length);
+  // The program's successful dlclose calls so far (the preload's dlclose hook), read with relaxed atomic
+  // loads: when it moves, code may have been unloaded and its addresses taken by other code.
+  const uint64_t* dlclose_calls;
 };
 
 // One per thread, owned by the preload (initial-exec TLS, zeroed for a new thread): the module's per-thread

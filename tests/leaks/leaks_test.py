@@ -52,11 +52,16 @@ class Skip(Exception):
 def program_table(programs):
     kept_lib = os.path.join(programs, "libleaky_kept_lib.so")
     closed_lib = os.path.join(programs, "libleaky_closed_lib.so")
+    replaced_a = os.path.join(programs, "libreplaced_a.so")
+    replaced_b = os.path.join(programs, "libreplaced_b.so")
     return {
         "direct_leaks": dict(expect={"leak_one": (11001, 1), "leak_two": (24004, 2), "leak_three": (39009, 3)},
                              absent=["allocate_and_free"]),
         "lost_list": dict(expect={"push_node": (70040, 5)}),
         "thread_leaks": dict(expect={"thread_leak": (15005 + 15021 + 15037, 3)}, absent=["thread_main"]),
+        "dlopen_replaced": dict(args=[replaced_a, replaced_b],
+                                expect={"replaced_a_leak": (18008, 1), "replaced_b_leak": (19009, 1)},
+                                own_modules=[replaced_a, replaced_b]),
         "dlopen_leaks": dict(args=[kept_lib, closed_lib],
                              expect={"kept_lib_leak": (16006, 1), "closed_lib_leak": (17007, 1)},
                              own_modules=[kept_lib, closed_lib]),
