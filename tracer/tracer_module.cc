@@ -19,6 +19,7 @@
 // throwing code they reach is the slow path that resolves a new stack's modules, which allocates).
 #include "tracer_module.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,12 +35,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "byte_format.h"
-#include "leak_summary.h"
+#include "leak_text_module.h"
 #include "live_allocations.h"
-#include "report_render.h"
 #include "module_map.h"
-#include "nlohmann/json.hpp"
 #include "sampling.h"
 #include "site_stats.h"
 #include "spin_lock.h"
@@ -61,32 +59,13 @@ void CopyText(const std::string& text, char* buffer, size_t size) {
   snprintf(buffer, size, "%s", text.c_str());
 }
 
-// The leak report at exit under plain LD_PRELOAD, as LeakSanitizer prints one: the trace symbolized in process
-// and rendered like `memtide report` (memtide run sets MEMTIDE_LEAK_TOP=0 and renders it itself). If that
-// fails, one line with the totals and the reason instead.
-void EmitLeakSummary(const nlohmann::json& trace, const std::string& trace_path, const std::string& suppressions,
-                     int top_stacks, void (*log_line)(const char*), void (*write_text)(const char*, size_t)) {
-  if (log_line == nullptr) return;
-  const nlohmann::json& totals = trace.at("totals");
-  const int64_t live_blocks = totals.at("live_blocks").get<int64_t>();
-  if (live_blocks <= 0) return;
-  absl::StatusOr<std::string> text = LeakSummaryText(trace, suppressions, top_stacks);
-  if (text.ok() && write_text != nullptr) {
-    if (text->empty()) return;  // everything left is the C runtime's own or suppressed
-    write_text(text->data(), text->size());
-    if (!trace_path.empty()) log_line(("the whole trace is in " + trace_path).c_str());
-    return;
-  }
-  const int64_t live_bytes = totals.at("live_bytes").get<int64_t>();
-  const size_t stacks = trace.at("sites").size();  // the caller keeps the live sites alone
-  const bool sampled = trace.at("mode") == "sample";
-  std::string line = std::string(sampled ? "about " : "") + GroupedCount(live_bytes) + " bytes in " +
-                     GroupedCount(live_blocks) + (live_blocks == 1 ? " block" : " blocks") +
-                     " not freed at exit, from " + std::to_string(stacks) + (stacks == 1 ? " stack" : " stacks") +
-                     (sampled ? " (sampled estimate)" : "") +
-                     (trace_path.empty() ? std::string("; no trace file") : "; trace in " + trace_path) +
-                     (text.ok() ? std::string() : "; no leak report: " + std::string(text.status().message()));
-  log_line(line.c_str());
+// The tracer module's own folder (where the preload found it), with a trailing '/', or "" if unknown.
+std::string OwnFolder() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<const void*>(&NowNs), &info) == 0 || info.dli_fname == nullptr) return "";
+  const std::string path = info.dli_fname;
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
 
 class Tracer {
@@ -234,15 +213,37 @@ class Tracer {
         path.clear();
       }
     }
-    if (leak_report_top_ > 0) {
+    if (leak_report_top_ > 0 && log_line_ != nullptr && llround(contents.totals.live_blocks) > 0) {
       // The leak report needs the live sites alone: a document of those is small even when the whole trace
       // is not (PyTorch's import: 10,000 live sites of 600,000).
       contents.sites.erase(std::remove_if(contents.sites.begin(), contents.sites.end(),
                                           [](const SiteCounters& site) { return llround(site.live_blocks) == 0; }),
                            contents.sites.end());
-      EmitLeakSummary(*new nlohmann::json(nlohmann::json::parse(TraceText(contents))), path, suppressions_,
-                      leak_report_top_, log_line_, write_text_);
+      std::string reason;
+      if (const MemtideLeakTextFunction leak_text = LoadLeakText(&reason)) {
+        const std::string& text = *new std::string(TraceText(contents));  // never destroyed, like contents
+        leak_text(text.data(), text.size(), path.c_str(), suppressions_.c_str(), leak_report_top_, log_line_,
+                  write_text_);
+      } else {
+        Log("%s", LeakTotalsLine(llround(contents.totals.live_bytes), llround(contents.totals.live_blocks),
+                                 contents.sites.size(), sample_mode_, path, reason)
+                      .c_str());
+      }
     }
+  }
+
+  // libmemtide_leak_text.so from this module's folder (leak_text_module.h), or null with *reason set.
+  static MemtideLeakTextFunction LoadLeakText(std::string* reason) {
+    const std::string path = OwnFolder() + MEMTIDE_LEAK_TEXT_MODULE;
+    void* module = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (module == nullptr) {
+      const char* error = dlerror();
+      *reason = "cannot load " + (error != nullptr ? std::string(error) : path);
+      return nullptr;
+    }
+    auto* entry = reinterpret_cast<MemtideLeakTextFunction>(dlsym(module, MEMTIDE_LEAK_TEXT_ENTRY));
+    if (entry == nullptr) *reason = path + " has no " MEMTIDE_LEAK_TEXT_ENTRY;
+    return entry;
   }
 
   // fork(): the writer first (it takes the others one at a time), then every lock in the order the hot paths

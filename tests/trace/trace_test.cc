@@ -385,5 +385,25 @@ TEST_CASE("without the tracer module next to libmemtide.so, tracing turns itself
   CHECK(TraceFiles(dir).empty());
 }
 
+TEST_CASE("without the leak text module next to the tracer, the exit says in one line what leaked and why") {
+  TempDir dir;
+  const std::filesystem::path build_lib = std::filesystem::path(MEMTIDE_TRACE_PRELOAD).parent_path();
+  std::string preload = dir.File("libmemtide.so");
+  std::filesystem::copy_file(MEMTIDE_TRACE_PRELOAD, preload);
+  std::filesystem::copy_file(build_lib / "libmemtide_tracer.so", dir.File("libmemtide_tracer.so"));
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_LEAK_PATHS, "return"}, {{"LD_PRELOAD", preload}, {"MEMTIDE_LEAK_TOP", "5"}});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 0);
+  CHECK(run.result.err.find(" not freed at exit, from ") != std::string::npos);
+  CHECK(run.result.err.find("; trace in " + dir.path()) != std::string::npos);
+  CHECK(run.result.err.find("; no leak report: cannot load ") != std::string::npos);
+  CHECK(run.result.err.find("libmemtide_leak_text.so") != std::string::npos);
+  CHECK(std::count(run.result.err.begin(), run.result.err.end(), '\n') == 1);
+  // The trace itself is whole: the text is only a view of it.
+  const std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  CHECK(LeakOfSize(Rendered(files[0]), 21001).bytes == 21001);
+}
+
 }  // namespace
 }  // namespace memtide::e2e
