@@ -229,8 +229,9 @@ StackDepot::SegmentWalk StackDepot::FindStoredSegments(const uintptr_t* frames, 
   while (walk.end > 0) {
     const uint32_t count = walk.end < kSegmentFrames ? walk.end : kSegmentFrames;
     const uintptr_t* run = frames + walk.end - count;
-    const StackSegment* segment = FindSegment(walk.segment, run, modules == nullptr ? nullptr : modules + walk.end - count,
-                                              count, SegmentHash(walk.segment, run, count));
+    const int32_t* run_modules = modules == nullptr ? nullptr : modules + walk.end - count;
+    const StackSegment* segment =
+        FindSegment(walk.segment, run, run_modules, count, SegmentHash(walk.segment, run, count));
     if (segment == nullptr) break;
     walk = {segment, walk.end - count};
   }

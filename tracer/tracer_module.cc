@@ -516,14 +516,14 @@ class Tracer {
   const double mean_bytes_;
   const int32_t leak_report_top_;
   const std::string trace_file_;
-  const std::string suppressions_;  // for the leak text that replaces EmitLeakSummary's line
+  const std::string suppressions_;  // for the leak text at exit (leak_text_module.h)
   const std::string segment_dir_;
   const uintptr_t skip_begin_;
   const uintptr_t skip_end_;
   const int32_t max_frames_;
   const bool fast_unwind_;
   void (*const log_line_)(const char*);
-  void (*const write_text_)(const char*, size_t);  // for the multi-line leak text that replaces EmitLeakSummary's
+  void (*const write_text_)(const char*, size_t);  // for the multi-line leak text (leak_text_module.h)
   const uint64_t* const dlclose_calls_;            // the preload's count (null: not given)
   int64_t start_ns_ = 0;
 
