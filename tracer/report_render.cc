@@ -2,12 +2,14 @@
 #include "report_render.h"
 
 #include <algorithm>
-#include <map>
+
+#include "absl/container/flat_hash_map.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "byte_format.h"
+#include "folded_stacks.h"
 #include "fmt/format.h"
 #include "leak_suppressions.h"
 
@@ -296,15 +298,23 @@ absl::StatusOr<Weight> ParseWeight(absl::string_view text) {
       absl::StrCat("--weight ", SafeText(std::string(text)), " is not one of leaked, live, peak, allocated"));
 }
 
-absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight weight) {
+absl::Status WriteCollapsed(const TraceReport& report, Weight weight,
+                            const std::function<void(std::string_view chunk)>& write) {
   if (weight == Weight::kDefault) weight = report.trace.kind == TraceKind::kSnapshot ? Weight::kLive : Weight::kLeaked;
-  std::map<std::string, int64_t> lines;
-  auto add = [&lines](const std::vector<const Frame*>& frames, int64_t bytes) {
+  FoldedStacks folded;
+  const uint32_t no_stack = folded.NameId("[no stack]");
+  absl::flat_hash_map<const Frame*, uint32_t> name_of;  // a site's frames are shared (TraceReport::frame_names)
+  std::vector<uint32_t> names;
+  auto add = [&](const std::vector<const Frame*>& frames, int64_t bytes) {
     if (bytes <= 0) return;
-    std::vector<std::string> names;
-    for (auto frame = frames.rbegin(); frame != frames.rend(); ++frame) names.push_back(FoldedFrame(**frame));
-    if (names.empty()) names.push_back("[no stack]");
-    lines[absl::StrJoin(names, ";")] += bytes;
+    names.clear();
+    for (auto frame = frames.rbegin(); frame != frames.rend(); ++frame) {
+      auto [it, inserted] = name_of.try_emplace(*frame, 0);
+      if (inserted) it->second = folded.NameId(FoldedFrame(**frame));
+      names.push_back(it->second);
+    }
+    if (names.empty()) names.push_back(no_stack);
+    folded.Add(names, bytes);
   };
   auto add_list = [&](const std::vector<StackTotal>& list) {
     for (const StackTotal& total : list) add(FramesOf(total.stack), total.bytes);
@@ -335,8 +345,14 @@ absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight we
     case Weight::kDefault:
       break;
   }
+  folded.Write(write);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight weight) {
   std::string text;
-  for (const auto& [line, bytes] : lines) text += fmt::format("{} {}\n", line, bytes);
+  absl::Status status = WriteCollapsed(report, weight, [&text](std::string_view chunk) { text += chunk; });
+  if (!status.ok()) return status;
   return text;
 }
 

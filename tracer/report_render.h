@@ -7,7 +7,9 @@
 
 #include <stdint.h>
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -57,6 +59,11 @@ enum class Weight {
   kAllocated,  // everything ever allocated
 };
 absl::StatusOr<Weight> ParseWeight(absl::string_view text);
+// Writes the lines in chunks (tracer/folded_stacks.h): a big trace's text need not fit in memory at once. An
+// error (a weight the trace cannot give) comes before anything is written.
+absl::Status WriteCollapsed(const TraceReport& report, Weight weight,
+                            const std::function<void(std::string_view chunk)>& write);
+// The same, as one string.
 absl::StatusOr<std::string> RenderCollapsed(const TraceReport& report, Weight weight);
 
 }  // namespace memtide
