@@ -4,13 +4,12 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "byte_format.h"
-#include "folded_stacks.h"
 #include "fmt/format.h"
+#include "folded_stacks.h"
 #include "leak_suppressions.h"
 
 namespace memtide {
