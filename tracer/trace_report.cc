@@ -573,13 +573,8 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
   absl::StatusOr<const Json*> stacks_json = reader.Array(json, "stacks", "", true);
   if (!stacks_json.ok()) return stacks_json.status();
   std::unordered_map<int64_t, int64_t> stack_node;  // id -> the node of its innermost frame
-  struct PairHash {
-    size_t operator()(const std::pair<int64_t, uint64_t>& pair) const {
-      return std::hash<uint64_t>()(pair.second * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(pair.first));
-    }
-  };
-  std::unordered_map<RawFrame, uint32_t, PairHash> frame_index;                  // frame -> index in tree->frames
-  std::unordered_map<std::pair<int64_t, uint64_t>, int64_t, PairHash> node_of;  // (parent, frame index) -> node
+  absl::flat_hash_map<RawFrame, uint32_t> frame_index;                 // frame -> index in tree->frames
+  absl::flat_hash_map<std::pair<int64_t, uint32_t>, int64_t> node_of;  // (parent, frame index) -> node
   for (size_t i = 0; i < (*stacks_json)->size(); ++i) {
     const Json& item = (**stacks_json)[i];
     std::string where = Reader::Index("stacks", i);
@@ -865,12 +860,7 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   // Each distinct raw frame is named once: its frames (the inlined ones first), made safe to print, and the ids
   // of their StackKey parts. Stacks are grouped on those ids, and copied out as frames only where a list keeps
   // them (options): a big trace names a few hundred thousand stacks of one frame table.
-  struct RawFrameHash {
-    size_t operator()(const RawFrame& frame) const {
-      return std::hash<uint64_t>()(frame.second * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(frame.first));
-    }
-  };
-  std::unordered_map<RawFrame, uint32_t, RawFrameHash> named_index;  // -> index in report.frame_names
+  absl::flat_hash_map<RawFrame, uint32_t> named_index;  // -> index in report.frame_names
   std::vector<std::vector<uint32_t>> named_keys;                     // beside report.frame_names
   std::unordered_map<std::string, uint32_t> key_index;
   std::vector<std::string> key_texts;
