@@ -6,9 +6,9 @@
 // unversioned (exports.map), so references bound to dlclose@GLIBC_2.2.5 and dlclose@GLIBC_2.34 both reach it.
 #include "dlclose_hook.h"
 
-#include <dlfcn.h>
-
 #include <atomic>
+
+#include "real_symbols.h"
 
 namespace memtide::internal {
 
@@ -20,15 +20,10 @@ using DlcloseFunction = int (*)(void*);
 
 std::atomic<DlcloseFunction> g_real_dlclose{nullptr};
 
-// dlvsym with the version glibc >= 2.34 defines it under first (allocation-free there), then older ones.
 DlcloseFunction RealDlclose() {
   DlcloseFunction real = g_real_dlclose.load(std::memory_order_acquire);
   if (real != nullptr) return real;
-  static constexpr const char* kVersions[] = {"GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17"};
-  for (const char* version : kVersions) {
-    real = reinterpret_cast<DlcloseFunction>(dlvsym(RTLD_NEXT, "dlclose", version));
-    if (real != nullptr) break;
-  }
+  real = reinterpret_cast<DlcloseFunction>(NextLoaderFunction("dlclose"));
   if (real != nullptr) g_real_dlclose.store(real, std::memory_order_release);
   return real;
 }

@@ -26,6 +26,7 @@
 #include <atomic>
 
 #include "cuda_driver_hooks.h"
+#include "real_symbols.h"
 #include "thread_state.h"
 
 namespace memtide::internal {
@@ -38,12 +39,7 @@ std::atomic<DlsymFunction> g_real_dlsym{nullptr};
 // Runs at the first dlsym call of the process, possibly before any constructor (the first malloc resolves
 // the allocator's symbols with dlsym). Allocation-free on glibc >= 2.34 (the first version matches).
 __attribute__((noinline)) DlsymFunction ResolveRealDlsym() {
-  static constexpr const char* kVersions[] = {"GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17"};
-  DlsymFunction real = nullptr;
-  for (const char* version : kVersions) {
-    real = reinterpret_cast<DlsymFunction>(dlvsym(RTLD_NEXT, "dlsym", version));
-    if (real != nullptr) break;
-  }
+  const auto real = reinterpret_cast<DlsymFunction>(NextLoaderFunction("dlsym"));
   if (real == nullptr) {
     // Without a dlsym nothing can be resolved, the allocator included: the process cannot run.
     static const char kMessage[] = "memtide: fatal: dlvsym(RTLD_NEXT) found no dlsym past memtide\n";

@@ -128,6 +128,14 @@ bool NextAllocatorIsGlibc() {
 
 }  // namespace
 
+void* NextLoaderFunction(const char* name) {
+  static constexpr const char* kVersions[] = {"GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17"};
+  for (const char* version : kVersions) {
+    if (void* found = dlvsym(RTLD_NEXT, name, version)) return found;
+  }
+  return nullptr;
+}
+
 LoadedObject LoadedObjectOf(const void* address) {
   ObjectSearch search{reinterpret_cast<uintptr_t>(address), {nullptr, nullptr, 0, 0}};
   if (address != nullptr) dl_iterate_phdr(FindObjectContaining, &search);

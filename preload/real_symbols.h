@@ -51,6 +51,11 @@ bool VerifyGlibcChunkHeaders();
 // (a recursive call from inside dlsym), which must use the bootstrap arena. Allocation-free itself.
 bool EnsureRealSymbols();
 
+// The next definition past memtide of a loader function that glibc versions (dlsym, dlclose): dlvsym(RTLD_NEXT)
+// with GLIBC_2.34 first (libc's own since glibc 2.34, found without allocating), then the libdl versions before
+// it (x86-64's GLIBC_2.2.5, aarch64's GLIBC_2.17). Null if there is none.
+void* NextLoaderFunction(const char* name);
+
 // The loaded object (executable or library) whose segments contain `address`: an identity to compare (null
 // when none does), its path ("" for the executable) and the span of its executable segments. dl_iterate_phdr
 // over program headers, not dladdr, whose search of the nearest symbol scans the whole dynamic symbol table:
