@@ -170,7 +170,6 @@ TEST_CASE("RawTraceOptions: no stack copied per site, and only the first entries
     CHECK(named->leaks[i].bytes == whole->leaks[i].bytes);
   }
   CHECK(named->runtime_leaks.size() == whole->runtime_leaks.size());
-
 }
 
 // Grouping on the frame key ids ParseRawTrace records must give exactly what grouping on StackKey strings gives:
