@@ -87,6 +87,14 @@ bool AcquireSlot() {
 }  // namespace
 
 void CountAllocSlow(size_t bytes) {
+  if (ThreadSlot* slot = tls_state.slot) {  // a flush is due
+    int64_t delta = slot->delta.load(std::memory_order_relaxed) + static_cast<int64_t>(bytes);
+    slot->delta.store(delta, std::memory_order_relaxed);
+    slot->delta_high.store(delta, std::memory_order_relaxed);
+    Bump(slot->allocations, 1);
+    Bump(slot->allocated_bytes, static_cast<int64_t>(bytes));
+    return FlushSlot(slot);
+  }
   if (!tls_state.direct && AcquireSlot()) return CountAlloc(bytes);
   int64_t old = g_current.value.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
   RaisePeak(old + static_cast<int64_t>(bytes));
@@ -95,6 +103,12 @@ void CountAllocSlow(size_t bytes) {
 }
 
 void CountFreeSlow(size_t bytes) {
+  if (ThreadSlot* slot = tls_state.slot) {  // a flush is due
+    slot->delta.store(slot->delta.load(std::memory_order_relaxed) - static_cast<int64_t>(bytes),
+                      std::memory_order_relaxed);
+    Bump(slot->frees, 1);
+    return FlushSlot(slot);
+  }
   if (!tls_state.direct && AcquireSlot()) return CountFree(bytes);
   g_current.value.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
   g_retired.frees.fetch_add(1, std::memory_order_relaxed);

@@ -52,26 +52,40 @@ inline void Bump(std::atomic<int64_t>& field, int64_t by) {
   field.store(field.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-inline void CountAlloc(size_t bytes) {
+// The common case, all or nothing: false, with nothing written, when the thread has no slot or a flush is due;
+// the *Slow functions then do the whole count. Apart, so that the malloc and free hooks can keep every call
+// but the real one out of line (heap_counters.cc).
+inline bool TryCountAlloc(size_t bytes) {
   ThreadSlot* slot = tls_state.slot;
-  if (MEMTIDE_PREDICT_FALSE(slot == nullptr)) return CountAllocSlow(bytes);
+  if (MEMTIDE_PREDICT_FALSE(slot == nullptr)) return false;
   int64_t delta = slot->delta.load(std::memory_order_relaxed) + static_cast<int64_t>(bytes);
+  int64_t high = slot->delta_high.load(std::memory_order_relaxed);
+  if (delta > high) {
+    if (MEMTIDE_PREDICT_FALSE(delta > kFlushBytes)) return false;
+    slot->delta_high.store(delta, std::memory_order_relaxed);
+  }
   slot->delta.store(delta, std::memory_order_relaxed);
   Bump(slot->allocations, 1);
   Bump(slot->allocated_bytes, static_cast<int64_t>(bytes));
-  if (delta > slot->delta_high.load(std::memory_order_relaxed)) {
-    slot->delta_high.store(delta, std::memory_order_relaxed);
-    if (MEMTIDE_PREDICT_FALSE(delta > kFlushBytes)) FlushSlot(slot);
-  }
+  return true;
+}
+
+inline bool TryCountFree(size_t bytes) {
+  ThreadSlot* slot = tls_state.slot;
+  if (MEMTIDE_PREDICT_FALSE(slot == nullptr)) return false;
+  int64_t delta = slot->delta.load(std::memory_order_relaxed) - static_cast<int64_t>(bytes);
+  if (MEMTIDE_PREDICT_FALSE(delta < -kFlushBytes)) return false;
+  slot->delta.store(delta, std::memory_order_relaxed);
+  Bump(slot->frees, 1);
+  return true;
+}
+
+inline void CountAlloc(size_t bytes) {
+  if (MEMTIDE_PREDICT_FALSE(!TryCountAlloc(bytes))) CountAllocSlow(bytes);
 }
 
 inline void CountFree(size_t bytes) {
-  ThreadSlot* slot = tls_state.slot;
-  if (MEMTIDE_PREDICT_FALSE(slot == nullptr)) return CountFreeSlow(bytes);
-  int64_t delta = slot->delta.load(std::memory_order_relaxed) - static_cast<int64_t>(bytes);
-  slot->delta.store(delta, std::memory_order_relaxed);
-  Bump(slot->frees, 1);
-  if (MEMTIDE_PREDICT_FALSE(delta < -kFlushBytes)) FlushSlot(slot);
+  if (MEMTIDE_PREDICT_FALSE(!TryCountFree(bytes))) CountFreeSlow(bytes);
 }
 
 // Publishes the calling thread's delta (so its own work is exact in what follows).

@@ -30,6 +30,8 @@ using memtide::internal::GlibcUsableSize;
 using memtide::internal::tls_state;
 using memtide::internal::TraceAlloc;
 using memtide::internal::TraceFree;
+using memtide::internal::TryCountUntracedAlloc;
+using memtide::internal::TryCountUntracedFree;
 using memtide::internal::UsableSize;
 
 namespace {
@@ -118,17 +120,14 @@ void* CountedReallocation(void* pointer, size_t bytes, Call call) {
   return result;
 }
 
-}  // namespace
+// What the glibc fast paths of malloc and free leave out of line, so that the hooks themselves save no
+// registers but the one holding the requested size: GCC saves every register any path of a function uses.
+MEMTIDE_NOINLINE void* CountAndTraceAllocOutOfLine(void* result, size_t bytes) {
+  if (result != nullptr) CountAndTraceAlloc(result, bytes, GlibcUsableSize(result));
+  return result;
+}
 
-MEMTIDE_EXPORT void* malloc(size_t bytes) {
-  // glibc's malloc and free never call back into interposed symbols (their mmaps are internal calls), so on
-  // glibc the real call needs no guard and the usable size is read from the chunk header: the common case
-  // costs one check, the call, and the counter update.
-  if (MEMTIDE_PREDICT_TRUE(OnGlibcFastPath())) {
-    void* result = g_real.malloc(bytes);
-    if (MEMTIDE_PREDICT_TRUE(result != nullptr)) CountAndTraceAlloc(result, bytes, GlibcUsableSize(result));
-    return result;
-  }
+MEMTIDE_NOINLINE void* MallocOffFastPath(size_t bytes) {
   if (MustBypass()) {
     switch (ClassifyBypass()) {
       case Bypass::kBootstrap: return BootstrapAllocate(bytes, 0);
@@ -139,14 +138,30 @@ MEMTIDE_EXPORT void* malloc(size_t bytes) {
   return CountedAllocation(bytes, [&] { return g_real.malloc(bytes); });
 }
 
+MEMTIDE_NOINLINE void FreeOffFastPath(void* pointer) {
+  CountedFree(pointer, [&] { g_real.free(pointer); });
+}
+
+}  // namespace
+
+MEMTIDE_EXPORT void* malloc(size_t bytes) {
+  // glibc's malloc and free never call back into interposed symbols (their mmaps are internal calls), so on
+  // glibc the real call needs no guard and the usable size is read from the chunk header: the common case
+  // costs one check, the call, and the counter update.
+  if (MEMTIDE_PREDICT_TRUE(OnGlibcFastPath())) {
+    void* result = g_real.malloc(bytes);
+    if (MEMTIDE_PREDICT_TRUE(result != nullptr) && TryCountUntracedAlloc(GlibcUsableSize(result))) return result;
+    return CountAndTraceAllocOutOfLine(result, bytes);
+  }
+  return MallocOffFastPath(bytes);
+}
+
 MEMTIDE_EXPORT void free(void* pointer) {
-  if (pointer == nullptr) return;
-  if (MEMTIDE_PREDICT_TRUE(OnGlibcFastPath() && !IsBootstrapBlock(pointer))) {
-    TraceFree(pointer);
-    CountFree(GlibcUsableSize(pointer));
+  if (MEMTIDE_PREDICT_TRUE(pointer != nullptr && OnGlibcFastPath() && !IsBootstrapBlock(pointer)) &&
+      TryCountUntracedFree(pointer, GlibcUsableSize(pointer))) {
     return g_real.free(pointer);
   }
-  CountedFree(pointer, [&] { g_real.free(pointer); });
+  if (pointer != nullptr) FreeOffFastPath(pointer);
 }
 
 MEMTIDE_EXPORT void* calloc(size_t count, size_t size) {

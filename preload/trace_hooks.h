@@ -50,20 +50,37 @@ inline void TraceAlloc(void* pointer, size_t requested, size_t usable) {
   if (MEMTIDE_PREDICT_FALSE(left < 0)) TraceAllocSlow(pointer, requested, usable);
 }
 
+// Whether the module may hold this block: every block in full mode, a filter hit in sample mode.
+inline bool TracerMayHold(const void* pointer) {
+  int32_t mode = __atomic_load_n(&g_trace_mode, __ATOMIC_RELAXED);
+  if (MEMTIDE_PREDICT_TRUE(mode == 0)) return false;
+  return mode == kTraceModeFull || __atomic_load_n(&g_sample_filter[SampleFilterIndex(pointer)], __ATOMIC_RELAXED) != 0;
+}
+
 // Before the real free (the address must not be reused while the module still holds it).
 inline void TraceFree(void* pointer) {
-  int32_t mode = __atomic_load_n(&g_trace_mode, __ATOMIC_RELAXED);
-  if (MEMTIDE_PREDICT_FALSE(mode != 0)) {
-    if (mode == kTraceModeFull || __atomic_load_n(&g_sample_filter[SampleFilterIndex(pointer)], __ATOMIC_RELAXED) != 0) {
-      TraceFreeSlow(pointer);
-    }
-  }
+  if (MEMTIDE_PREDICT_FALSE(TracerMayHold(pointer))) TraceFreeSlow(pointer);
 }
 
 // Counts and traces one new block.
 inline void CountAndTraceAlloc(void* pointer, size_t requested, size_t usable) {
   CountAlloc(usable);
   TraceAlloc(pointer, requested, usable);
+}
+
+// The common case of CountAndTraceAlloc, all or nothing (heap_counters.h, TryCountAlloc): false, with
+// nothing written, when the block is to be traced or the count needs its slow path.
+inline bool TryCountUntracedAlloc(size_t usable) {
+  int64_t left = tls_state.trace_countdown - static_cast<int64_t>(usable);
+  if (MEMTIDE_PREDICT_FALSE(left < 0) || !TryCountAlloc(usable)) return false;
+  tls_state.trace_countdown = left;
+  return true;
+}
+
+// The common case of a free's accounting, all or nothing: false, with nothing written, when the tracer may
+// hold the block or the count needs its slow path.
+inline bool TryCountUntracedFree(const void* pointer, size_t usable) {
+  return !TracerMayHold(pointer) && TryCountFree(usable);
 }
 
 }  // namespace memtide::internal
