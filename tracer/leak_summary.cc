@@ -11,6 +11,26 @@
 #include "trace_report.h"
 
 namespace memtide {
+namespace {
+
+// Whether every live block is the C runtime's own, judged by the symbol table's names alone. The usual end
+// of a program that frees what it allocated (stdio buffers, the loader's tables are left), and then the leak
+// text is empty without reading any DWARF. Never wrong the other way: a name from the symbol table is the
+// real function's, which the full symbolization also gives (after the functions inlined into it), so a block
+// the runtime's here is the runtime's there (IsCRuntimeBlockFrames). False when the trace does not parse.
+// Stops at the first other block: a program with leaks pays for little more than reading the trace twice.
+bool OnlyCRuntimeBlocks(const nlohmann::json& raw_trace, RawTraceOptions options) {
+  Symbolizer symbol_names(Symbolizer::Detail::kSymbolNames);
+  bool only_runtime = true;
+  options.keep_going = [&only_runtime](const TraceReport& report, const Site& site) {
+    only_runtime = (site.live_blocks == 0 && site.live_bytes == 0) || IsCRuntimeBlockFrames(SiteFrames(report, site));
+    return only_runtime;
+  };
+  absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbol_names, options);
+  return report.ok() && report->trace.kind == TraceKind::kExit && only_runtime;
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> LeakSummaryText(const nlohmann::json& raw_trace, const std::string& suppressions_path,
                                             int top_stacks) {
@@ -23,11 +43,12 @@ absl::StatusOr<std::string> LeakSummaryText(const nlohmann::json& raw_trace, con
       if (!loaded.ok()) return loaded.status();
       suppressions = std::move(*loaded);
     }
-    Symbolizer symbolizer;
     RawTraceOptions live_only;
     live_only.live_sites_only = true;
     live_only.named_entries = 0;       // the leak text shows no peak sites
     live_only.all_site_stacks = false;  // ClassifyLeaks reads them through SiteFrames
+    if (OnlyCRuntimeBlocks(raw_trace, live_only)) return std::string();
+    Symbolizer symbolizer;
     absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbolizer, live_only);
     if (!report.ok()) return report.status();
     if (report->trace.kind != TraceKind::kExit) {

@@ -101,7 +101,7 @@ struct Symbolizer::Module {
     if (dwfl != nullptr) dwfl_end(dwfl);
   }
 
-  std::vector<Frame> Lookup(uint64_t file_address);
+  std::vector<Frame> Lookup(uint64_t file_address, Detail detail);
 
  private:
   // The module's function symbols sorted by address, read once: dwfl_module_addrinfo scans the whole symbol
@@ -158,7 +158,7 @@ const char* Symbolizer::Module::SymbolName(Dwarf_Addr pc) {
   return sizeless != nullptr ? sizeless->name : nullptr;
 }
 
-std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address) {
+std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail detail) {
   Frame base;
   base.module = basename;
   base.module_path = path;
@@ -175,7 +175,10 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address) {
   // finds the innermost scope, dwarf_getscopes_die walks its concrete parents, so each inlined subroutine is
   // followed by the function it was inlined into, whose line is the inlined one's call site.
   Dwarf_Addr cu_bias = 0;
-  if (Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &cu_bias); cu != nullptr) {
+  if (detail == Detail::kSymbolNames) {
+    if (const char* name = SymbolName(pc); name != nullptr) base.function = Demangle(name);
+    frames.push_back(base);
+  } else if (Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &cu_bias); cu != nullptr) {
     Dwarf_Die* scopes = nullptr;
     int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
     Dwarf_Die innermost;
@@ -235,7 +238,7 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address) {
   return frames;
 }
 
-Symbolizer::Symbolizer() = default;
+Symbolizer::Symbolizer(Detail detail) : detail_(detail) {}
 Symbolizer::~Symbolizer() = default;
 
 Frame Symbolizer::Unknown(uint64_t address) {
@@ -277,7 +280,7 @@ const std::vector<Frame>& Symbolizer::Symbolize(const std::string& module_path, 
   Module* module = GetModule(module_path, build_id);
   auto found = module->cache.find(file_address);
   if (found != module->cache.end()) return found->second;
-  return module->cache.emplace(file_address, module->Lookup(file_address)).first->second;
+  return module->cache.emplace(file_address, module->Lookup(file_address, detail_)).first->second;
 }
 
 }  // namespace memtide

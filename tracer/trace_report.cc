@@ -911,6 +911,7 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
     }
     if (options.all_site_stacks) site.stack = SiteStack(report, site);
     report.sites.push_back(std::move(site));
+    if (options.keep_going && !options.keep_going(report, report.sites.back())) return report;
   }
 
   // Ranks of the key texts, for the grouping's ties (GroupOnFrameKeys).

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -135,6 +136,9 @@ struct RawTraceOptions {
   // In the grouped lists (live_sites, peak_sites), name the stacks of the first this many entries (by bytes);
   // the entries after keep their figures and an empty stack.
   size_t named_entries = SIZE_MAX;
+  // Called with each kept site once its frames are named; false ends the parse there: the report then holds
+  // the sites so far and no grouped lists. For a question the first sites may answer.
+  std::function<bool(const TraceReport&, const Site&)> keep_going;
 };
 
 // Validates a raw trace (memtide_trace_version 1 or 2) and symbolizes the stacks of its sites with `symbolizer`.

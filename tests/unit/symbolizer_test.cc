@@ -1,6 +1,7 @@
 // Unit tests for tracer/symbolizer.cc: return addresses taken in a library built here with -g
 // (symbolizer_fixture.cc) must come back with the exact function, file and line, an inlined function as its
-// own frame, a changed build id marked, and an unreadable module as module+offset.
+// own frame, a changed build id marked, an unreadable module as module+offset; and with symbol names alone, the
+// symbol table's name and nothing from DWARF.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "symbolizer.h"
 
@@ -112,6 +113,18 @@ TEST_CASE("an inlined function is its own frame, then the function it was inline
   CHECK(Basename(frames[1].file) == "symbolizer_fixture.cc");
   CHECK(frames[1].line == MarkedLine("outer_call"));
   CHECK(frames[1].address == where.offset);
+}
+
+TEST_CASE("symbol names alone: the real function from the symbol table, one frame, no file or line") {
+  Located where = Locate(fixture::OuterFunction(7));
+  Symbolizer symbolizer(Symbolizer::Detail::kSymbolNames);
+  const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset);
+  REQUIRE(frames.size() == 1);  // InlinedHelper is known from DWARF only
+  CHECK(frames[0].function == "fixture::OuterFunction(int)");
+  CHECK(frames[0].file.empty());
+  CHECK(frames[0].line == 0);
+  CHECK(frames[0].module == Basename(where.path));
+  CHECK(frames[0].address == where.offset);
 }
 
 TEST_CASE("a module rebuilt since the trace is still named, and marked") {
