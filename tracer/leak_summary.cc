@@ -20,7 +20,7 @@ namespace {
 // the runtime's here is the runtime's there (IsCRuntimeBlockFrames). False when the trace does not parse.
 // Stops at the first other block: a program with leaks pays for little more than reading the trace twice.
 bool OnlyCRuntimeBlocks(const nlohmann::json& raw_trace, RawTraceOptions options) {
-  Symbolizer symbol_names(Symbolizer::Detail::kSymbolNames);
+  Symbolizer symbol_names(Symbolizer::Detail::kSymbolNames, Symbolizer::Servers::kNever);
   bool only_runtime = true;
   options.keep_going = [&only_runtime](const TraceReport& report, const Site& site) {
     only_runtime = (site.live_blocks == 0 && site.live_bytes == 0) || IsCRuntimeBlockFrames(SiteFrames(report, site));
@@ -48,7 +48,7 @@ absl::StatusOr<std::string> LeakSummaryText(const nlohmann::json& raw_trace, con
     live_only.named_entries = 0;       // the leak text shows no peak sites
     live_only.all_site_stacks = false;  // ClassifyLeaks reads them through SiteFrames
     if (OnlyCRuntimeBlocks(raw_trace, live_only)) return std::string();
-    Symbolizer symbolizer;
+    Symbolizer symbolizer(Symbolizer::Detail::kFull, Symbolizer::Servers::kNever);
     absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbolizer, live_only);
     if (!report.ok()) return report.status();
     if (report->trace.kind != TraceKind::kExit) {

@@ -4,10 +4,13 @@
 #include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <iterator>
@@ -19,12 +22,64 @@
 namespace memtide {
 namespace {
 
-// dwfl keeps a pointer to its callbacks: a constant with static storage (address constants only, so it is
-// initialised at load time, not by a constructor). The standard debuginfo search reads .gnu_debuglink and
-// /usr/lib/debug/.build-id/xx/yyy.debug, and asks a debuginfod server only where the user set DEBUGINFOD_URLS,
-// as gdb and eu-addr2line do.
-const Dwfl_Callbacks kOfflineCallbacks = {dwfl_build_id_find_elf, dwfl_standard_find_debuginfo,
-                                          dwfl_offline_section_address, nullptr};
+// dwfl_standard_find_debuginfo without its last step. When the files on this machine have nothing, elfutils
+// 0.188 starts libdebuginfod whether or not a server is configured, and with it libcurl, OpenSSL, GnuTLS and
+// libssh2: at a traced program's exit that crashed `openssl genrsa` (its own atexit handler had already torn
+// OpenSSL down), and with DEBUGINFOD_URLS set it would download debug info there. So: the build-id tree
+// (/usr/lib/debug/.build-id/xx/yyy.debug, where Debian's dbgsym packages go), then the .gnu_debuglink name
+// beside the file, in its .debug folder and under /usr/lib/debug, as gdb looks; a candidate must carry the
+// module's build id when the module has one.
+bool HasBuildId(int fd, const unsigned char* build_id, int length) {
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  if (elf == nullptr) return false;
+  const void* found = nullptr;
+  const ssize_t found_length = dwelf_elf_gnu_build_id(elf, &found);
+  const bool same = found_length == length && memcmp(found, build_id, static_cast<size_t>(length)) == 0;
+  elf_end(elf);
+  return same;
+}
+
+int FindLocalDebuginfo(Dwfl_Module* module, void** user_data, const char* module_name, Dwarf_Addr base,
+                       const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,
+                       char** debuginfo_file_name) {
+  const int by_build_id = dwfl_build_id_find_debuginfo(module, user_data, module_name, base, file_name,
+                                                        debuglink_file, debuglink_crc, debuginfo_file_name);
+  if (by_build_id >= 0 || file_name == nullptr || debuglink_file == nullptr || debuglink_file[0] == '\0') {
+    return by_build_id;
+  }
+  const unsigned char* build_id = nullptr;
+  GElf_Addr build_id_address = 0;
+  const int build_id_length = dwfl_module_build_id(module, &build_id, &build_id_address);
+  const std::string path = file_name;
+  const std::string folder = path.substr(0, path.rfind('/') == std::string::npos ? 0 : path.rfind('/'));
+  for (const std::string& candidate : {folder + "/" + debuglink_file, folder + "/.debug/" + debuglink_file,
+                                       "/usr/lib/debug" + folder + "/" + debuglink_file}) {
+    if (candidate == path) continue;
+    const int fd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (build_id_length > 0 && !HasBuildId(fd, build_id, build_id_length)) {
+      close(fd);
+      continue;
+    }
+    *debuginfo_file_name = strdup(candidate.c_str());
+    return fd;  // dwfl owns it now
+  }
+  return -1;
+}
+
+// dwfl keeps a pointer to its callbacks: constants with static storage (address constants only, so they are
+// initialised at load time, not by a constructor). A debuginfod server is asked only where the caller allows
+// it and the user set DEBUGINFOD_URLS, as gdb and eu-addr2line do.
+const Dwfl_Callbacks kWithServersCallbacks = {dwfl_build_id_find_elf, dwfl_standard_find_debuginfo,
+                                              dwfl_offline_section_address, nullptr};
+const Dwfl_Callbacks kLocalCallbacks = {dwfl_build_id_find_elf, FindLocalDebuginfo, dwfl_offline_section_address,
+                                        nullptr};
+
+const Dwfl_Callbacks* CallbacksFor(Symbolizer::Servers servers) {
+  const char* urls = getenv("DEBUGINFOD_URLS");
+  const bool configured = urls != nullptr && urls[0] != '\0';
+  return servers == Symbolizer::Servers::kAskIfConfigured && configured ? &kWithServersCallbacks : &kLocalCallbacks;
+}
 
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -238,7 +293,7 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
   return frames;
 }
 
-Symbolizer::Symbolizer(Detail detail) : detail_(detail) {}
+Symbolizer::Symbolizer(Detail detail, Servers servers) : detail_(detail), servers_(servers) {}
 Symbolizer::~Symbolizer() = default;
 
 Frame Symbolizer::Unknown(uint64_t address) {
@@ -259,7 +314,7 @@ Symbolizer::Module* Symbolizer::GetModule(const std::string& module_path, const 
   struct stat status;
   if (!module_path.empty() && module_path[0] == '/' && stat(module_path.c_str(), &status) == 0 &&
       S_ISREG(status.st_mode)) {
-    module->dwfl = dwfl_begin(&kOfflineCallbacks);
+    module->dwfl = dwfl_begin(CallbacksFor(servers_));
     if (module->dwfl != nullptr) {
       module->module = dwfl_report_offline(module->dwfl, module->basename.c_str(), module_path.c_str(), -1);
       dwfl_report_end(module->dwfl, nullptr, nullptr);

@@ -1,9 +1,9 @@
 // Offline symbolization of trace frames (module file + file address) with elfutils libdw: function
 // (demangled; the innermost inlined function first, then each function it was inlined into), source file
 // and line, module basename. Reads the modules from disk, with separate debug info found the standard way
-// (.gnu_debuglink, /usr/lib/debug/.build-id/xx/yyy.debug). Runs in the CLI, and in a traced program at exit
-// (LeakSummaryText, with the program's reentrancy guard held); never throws, never fails: what cannot be
-// named is "??" and shown as module+offset.
+// (.gnu_debuglink, /usr/lib/debug/.build-id/xx/yyy.debug; debuginfod servers only as Servers says). Runs in
+// the CLI, and in a traced program at exit (LeakSummaryText, with the program's reentrancy guard held); never
+// throws, never fails: what cannot be named is "??" and shown as module+offset.
 #ifndef MEMTIDE_TRACER_SYMBOLIZER_H_
 #define MEMTIDE_TRACER_SYMBOLIZER_H_
 
@@ -44,7 +44,12 @@ class Symbolizer {
     kSymbolNames,
   };
 
-  explicit Symbolizer(Detail detail = Detail::kFull);
+  enum class Servers {
+    kAskIfConfigured,  // debuginfod servers, where DEBUGINFOD_URLS names some (the CLI)
+    kNever,            // this machine's files alone (in a traced program: no network, no libcurl)
+  };
+
+  explicit Symbolizer(Detail detail = Detail::kFull, Servers servers = Servers::kAskIfConfigured);
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -64,6 +69,7 @@ class Symbolizer {
   Module* GetModule(const std::string& module_path, const std::string& build_id);
 
   const Detail detail_;
+  const Servers servers_;
   std::map<std::string, std::unique_ptr<Module>> modules_;  // by path + '\n' + build id
 };
 

@@ -373,6 +373,22 @@ TEST_CASE("under plain LD_PRELOAD a program that leaves only the C runtime's blo
   CHECK(stdout_buffer);
 }
 
+TEST_CASE("the leak text at exit reads this machine's files only: no debuginfod, no libcurl in the program") {
+  // elfutils starts libdebuginfod (libcurl, OpenSSL, GnuTLS) once local debug info is missing, server or not:
+  // at exit that crashed `openssl genrsa`, whose own atexit handler had torn OpenSSL down. The loader's
+  // LD_DEBUG=files names every library the process loads, the leak text module's included.
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_NO_DEBUG_INFO_LEAK},
+                      {{"MEMTIDE_LEAK_TOP", "5"}, {"LD_DEBUG", "files"}, {"DEBUGINFOD_URLS", "http://127.0.0.1:9"}});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.err.find("7,003 bytes") != std::string::npos);
+  CHECK(run.result.err.find("LeakWithoutDebugInfo (libno_debug_info.so") != std::string::npos);
+  CHECK(run.result.err.find("libmemtide_leak_text.so") != std::string::npos);
+  CHECK(run.result.err.find("libdebuginfod") == std::string::npos);
+  CHECK(run.result.err.find("libcurl") == std::string::npos);
+}
+
 TEST_CASE("tracing leaves errno alone in malloc and free, sampled or full") {
   for (const char* mode : {"sample", "full"}) {
     TempDir dir;

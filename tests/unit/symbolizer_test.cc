@@ -1,7 +1,7 @@
 // Unit tests for tracer/symbolizer.cc: return addresses taken in a library built here with -g
 // (symbolizer_fixture.cc) must come back with the exact function, file and line, an inlined function as its
-// own frame, a changed build id marked, an unreadable module as module+offset; and with symbol names alone, the
-// symbol table's name and nothing from DWARF.
+// own frame, a changed build id marked, an unreadable module as module+offset, split debug info found through
+// its .gnu_debuglink; and with symbol names alone, the symbol table's name and nothing from DWARF.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "symbolizer.h"
 
@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -139,6 +140,46 @@ TEST_CASE("a module rebuilt since the trace is still named, and marked") {
   REQUIRE(changed.size() == 1);
   CHECK(changed[0].function == std::string("fixture::DirectCaller()") + kModuleChangedSuffix);
   CHECK(changed[0].line == MarkedLine("direct_call"));
+}
+
+int Shell(const std::string& command) {
+  INFO(command);
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The fixture library with its debug info split off into FOLDER/libfixture.so.debug, found through the
+// .gnu_debuglink the stripped FOLDER/libfixture.so carries (objcopy, as distributions and `make install-strip`
+// split it). Servers::kNever: the search the symbolizer does itself rather than let elfutils ask a server.
+TEST_CASE("split debug info: found beside the module and in its .debug folder, not when another build's") {
+  Located where = Locate(fixture::DirectCaller());
+  char folder_template[] = "/tmp/memtide-debuglink.XXXXXX";
+  REQUIRE(mkdtemp(folder_template) != nullptr);
+  const std::string folder = folder_template;
+  const std::string module = folder + "/libfixture.so";
+  REQUIRE(Shell("cp '" + where.path + "' '" + module + "' && cd '" + folder +
+                "' && objcopy --only-keep-debug libfixture.so libfixture.so.debug && objcopy --strip-debug "
+                "--add-gnu-debuglink=libfixture.so.debug libfixture.so") == 0);
+  auto named = [&](const char* how) {
+    Symbolizer symbolizer(Symbolizer::Detail::kFull, Symbolizer::Servers::kNever);
+    const Frame& frame = symbolizer.Symbolize(module, "", where.offset).back();
+    INFO(how);
+    CHECK(frame.function == "fixture::DirectCaller()");
+    return Basename(frame.file) == "symbolizer_fixture.cc" && frame.line == MarkedLine("direct_call");
+  };
+  CHECK(named("beside"));
+  REQUIRE(Shell("cd '" + folder + "' && mkdir .debug && mv libfixture.so.debug .debug/") == 0);
+  CHECK(named("in .debug"));
+  // The test program's own debug info under that name: another build id, so not used (the symbol table still
+  // names the function).
+  REQUIRE(Shell("objcopy --only-keep-debug /proc/" + std::to_string(getpid()) + "/exe '" + folder +
+                "/.debug/libfixture.so.debug'") == 0);
+  CHECK(!named("another build's"));
+  // ... and the search goes on past it: another build's beside the module, the right one in .debug.
+  REQUIRE(Shell("cd '" + folder + "' && mv .debug/libfixture.so.debug . && objcopy --only-keep-debug '" + where.path +
+                "' .debug/libfixture.so.debug") == 0);
+  CHECK(named("another build's beside, the right one in .debug"));
+  Shell("rm -rf '" + folder + "'");
 }
 
 TEST_CASE("what cannot be read is ?? at module+offset") {
