@@ -108,8 +108,9 @@ TraceOutcome ReadRunTrace(const std::string& folder, pid_t child, int exit_code,
     } else {
       outcome.status = "missing";
       outcome.error = fmt::format(
-          "the program exited with {} without writing its trace (the tracer module did not run: see memtide's "
-          "lines above, or MEMTIDE_VERBOSE=1)",
+          "the program exited with {} without writing its trace: it ended without running its exit handlers (the "
+          "exit_group system call made directly, quick_exit), or tracing did not start (see memtide's lines above, "
+          "or MEMTIDE_VERBOSE=1)",
           exit_code);
     }
     return outcome;

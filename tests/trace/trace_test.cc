@@ -132,6 +132,15 @@ TEST_CASE("SIGKILL: memtide run says the leak check could not run") {
   CHECK(report["trace_status"].get<std::string>() != "ok");
 }
 
+TEST_CASE("a program that ends by the exit_group system call: memtide run says why there is no leak check") {
+  TempDir dir;
+  Run run = RunCli({"run", "--leaks", "--dir", dir.path(), "--", MEMTIDE_TRACE_LEAK_PATHS, "exit_group"});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 0);
+  CHECK(run.result.err.find("no leak check: the program exited with 0 without writing its trace: it ended without "
+                            "running its exit handlers") != std::string::npos);
+}
+
 TEST_CASE("memtide run --leaks reports the leak with its symbolized stack") {
   TempDir dir;
   Run run = RunCli({"run", "--leaks", "--dir", dir.path(), "--report", dir.File("report.json"), "--",

@@ -1,9 +1,11 @@
-// Leaks one block of 21001 bytes from LeakForPath(), then ends the way argv[1] says: return, exit, _exit or
-// kill (SIGKILL: no exit handler can run, so no leak check). The trace must name LeakForPath in each case
-// where the process could still write it.
+// Leaks one block of 21001 bytes from LeakForPath(), then ends the way argv[1] says: return, exit, _exit,
+// exit_group (the system call itself: no exit handler runs, no interposed function is called) or kill (SIGKILL:
+// no exit handler can run, so no leak check). The trace must name LeakForPath in each case where the process
+// could still write it.
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 void* g_kept;
@@ -20,6 +22,7 @@ int main(int argc, char** argv) {
   free(malloc(5000));
   if (strcmp(how, "exit") == 0) exit(0);
   if (strcmp(how, "_exit") == 0) _exit(0);
+  if (strcmp(how, "exit_group") == 0) syscall(SYS_exit_group, 0);
   if (strcmp(how, "kill") == 0) raise(SIGKILL);
   return 0;
 }
