@@ -44,7 +44,9 @@ int FindLocalDebuginfo(Dwfl_Module* module, void** user_data, const char* module
                        char** debuginfo_file_name) {
   const int by_build_id = dwfl_build_id_find_debuginfo(module, user_data, module_name, base, file_name,
                                                         debuglink_file, debuglink_crc, debuginfo_file_name);
-  if (by_build_id >= 0 || file_name == nullptr || debuglink_file == nullptr || debuglink_file[0] == '\0') {
+  // A dwz file (.gnu_debugaltlink names it by path) is found by its build id or not at all.
+  if (by_build_id >= 0 || file_name == nullptr || debuglink_file == nullptr || debuglink_file[0] == '\0' ||
+      strchr(debuglink_file, '/') != nullptr) {
     return by_build_id;
   }
   const unsigned char* build_id = nullptr;
