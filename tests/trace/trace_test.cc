@@ -377,7 +377,8 @@ TEST_CASE("under plain LD_PRELOAD a program that leaves only the C runtime's blo
   CHECK(report["leaks"].empty());
   bool stdout_buffer = false;
   for (const json& leak : report["runtime_leaks"]) {
-    stdout_buffer = stdout_buffer || (StackHas(leak["stack"], "_IO_file_doallocate") && StackHas(leak["stack"], "main"));
+    const json& stack = leak["stack"];
+    stdout_buffer = stdout_buffer || (StackHas(stack, "_IO_file_doallocate") && StackHas(stack, "main"));
   }
   CHECK(stdout_buffer);
 }
