@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,17 +30,34 @@ bool g_log_to_file = false;
 std::atomic<bool> g_reopen_failed{false};
 std::atomic<bool (*)(void (*)(void*), void*)> g_file_work_runner{nullptr};
 
+// A write to a pipe whose reader has gone raises SIGPIPE, whose default action ends the process: a traced
+// program run as `prog 2>&1 | head` would die of memtide's leak text (status 141, where it exits 0 untraced).
+// So SIGPIPE is blocked on this thread for the write, and the one the write raised is taken back before the
+// mask is restored; one the program already had pending stays pending.
 bool WriteAll(int fd, const char* text, size_t length) {
+  sigset_t pipe_signal, previous, pending;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  const bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  bool written_all = true;
   while (length > 0) {
     ssize_t written = write(fd, text, length);
     if (written <= 0) {
       if (written < 0 && errno == EINTR) continue;
-      return false;
+      if (written < 0 && errno == EPIPE && !was_pending) {
+        const timespec now{0, 0};
+        while (sigtimedwait(&pipe_signal, nullptr, &now) < 0 && errno == EINTR) {
+        }
+      }
+      written_all = false;
+      break;
     }
     text += written;
     length -= static_cast<size_t>(written);
   }
-  return true;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return written_all;
 }
 
 struct LogAppend {

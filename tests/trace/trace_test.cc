@@ -399,6 +399,26 @@ TEST_CASE("the leak text at exit reads this machine's files only: no debuginfod,
   CHECK(run.result.err.find("libcurl") == std::string::npos);
 }
 
+TEST_CASE("a leak text written into a pipe nobody reads does not end the program by SIGPIPE") {
+  // `prog 2>&1 | head`: the reader may be gone by the time the program exits. Made certain here: the program's
+  // standard error is a pipe whose read end is already closed (python3 runs it, untraced itself).
+  TempDir dir;
+  ProcessOptions options;
+  options.argv = {"/usr/bin/python3", "-c",
+                  "import os, subprocess, sys\n"
+                  "r, w = os.pipe()\n"
+                  "os.close(r)\n"
+                  "env = dict(os.environ, LD_PRELOAD=os.environ.pop('CHILD_PRELOAD'))\n"
+                  "print(subprocess.run(sys.argv[1:], stderr=w, env=env).returncode)\n",
+                  MEMTIDE_TRACE_LEAK_PATHS, "return"};
+  options.env = {{"CHILD_PRELOAD", MEMTIDE_TRACE_PRELOAD}, {"MEMTIDE_DIR", dir.path()}, {"MEMTIDE_TRACE", "full"},
+                 {"MEMTIDE_LEAK_TOP", "5"}};
+  Run run = Execute(std::move(options));
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.out == "0\n");  // not -13
+}
+
 TEST_CASE("tracing leaves errno alone in malloc and free, sampled or full") {
   for (const char* mode : {"sample", "full"}) {
     TempDir dir;
