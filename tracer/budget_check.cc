@@ -142,6 +142,16 @@ std::vector<std::string> BudgetResult::Violations() const {
   return lines;
 }
 
+// Why a heap or GPU budget has nothing to be checked against: a trace file holds no counters at all; a
+// report has none when the program ended before memtide could publish them.
+std::string NoCountersViolation(const TraceReport& report, const char* flag) {
+  if (!report.run_report.is_object()) {
+    return fmt::format("{} cannot be checked on a trace file, which holds no heap or GPU counters (check the "
+                       "report of `memtide run --report FILE`)", flag);
+  }
+  return fmt::format("{} cannot be checked without memtide data", flag);
+}
+
 BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline, const Budgets& budgets) {
   BudgetResult result;
   std::optional<int64_t> heap_peak = HeapPeak(report);
@@ -150,7 +160,7 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
         Row("heap peak (--max-peak)", heap_peak ? HumanBytes(*heap_peak) : "-", HumanBytes(*budgets.max_peak_bytes));
     if (!heap_peak) {
       check.passed = false;
-      check.violation = "--max-peak cannot be checked without memtide data";
+      check.violation = NoCountersViolation(report, "--max-peak");
     } else if (*heap_peak > *budgets.max_peak_bytes) {
       check.passed = false;
       check.violation =
@@ -164,7 +174,7 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
     if (!heap_peak) {
       BudgetCheck check = Row("GPU peak (--max-gpu-peak)", "-", limit);
       check.passed = false;
-      check.violation = "--max-gpu-peak cannot be checked without memtide data";
+      check.violation = NoCountersViolation(report, "--max-gpu-peak");
       result.checks.push_back(std::move(check));
     } else if (gpus.empty()) {
       // A program that never allocated GPU memory has a GPU peak of zero.

@@ -72,6 +72,18 @@ TEST_CASE("a budget that cannot be checked fails, saying why") {
             "--max-leak cannot be checked: the program was killed by signal 9 (SIGKILL) before it could write its "
             "trace",
         });
+  TraceReport trace_file;  // a raw trace read back: no run report around it
+  trace_file.path = "trace.json";
+  Budgets peaks;
+  peaks.max_peak_bytes = 1;
+  peaks.max_gpu_peak_bytes = 1;
+  CHECK(CheckBudgets(trace_file, nullptr, peaks).Violations() ==
+        std::vector<std::string>{
+            "--max-peak cannot be checked on a trace file, which holds no heap or GPU counters (check the report of "
+            "`memtide run --report FILE`)",
+            "--max-gpu-peak cannot be checked on a trace file, which holds no heap or GPU counters (check the report "
+            "of `memtide run --report FILE`)",
+        });
   no_data.run_report.erase("trace_error");
   Budgets leak_only;
   leak_only.max_leak_bytes = 1;
