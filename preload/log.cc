@@ -29,6 +29,10 @@ char g_log_path[PATH_MAX];
 bool g_log_to_file = false;
 std::atomic<bool> g_reopen_failed{false};
 std::atomic<bool (*)(void (*)(void*), void*)> g_file_work_runner{nullptr};
+// Standard error was closed when the process started (`prog 2>&-`, a daemon's launcher): number 2 then goes
+// to the first file the program opens, and memtide's lines would be written into that file. Set once, in the
+// constructor.
+bool g_stderr_closed_at_start = false;
 
 // A write to a pipe whose reader has gone raises SIGPIPE, whose default action ends the process: a traced
 // program run as `prog 2>&1 | head` would die of memtide's leak text (status 141, where it exits 0 untraced).
@@ -81,6 +85,7 @@ void AppendToLogFile(void* argument) {
 }  // namespace
 
 void OpenLog(const char* path) {
+  g_stderr_closed_at_start = fcntl(2, F_GETFD) == -1 && errno == EBADF;
   if (path == nullptr || path[0] == '\0') return;
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -118,10 +123,10 @@ void WriteLogLine(const char* text, size_t length) {
       auto end = fmt::format_to_n(note, sizeof(note) - 1,
                                   "memtide: MEMTIDE_LOG='{}' cannot be opened any more ({}); its lines go to "
                                   "standard error\n", g_log_path, strerror(job.open_error)).out;
-      WriteAll(2, note, static_cast<size_t>(end - note));
+      if (!g_stderr_closed_at_start) WriteAll(2, note, static_cast<size_t>(end - note));
     }
   }
-  if (!job.written) WriteAll(2, text, length);
+  if (!job.written && !g_stderr_closed_at_start) WriteAll(2, text, length);
   errno = saved_errno;
 }
 

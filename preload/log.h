@@ -11,7 +11,9 @@
 namespace memtide::internal {
 
 // Checks that MEMTIDE_LOG (if set) can be opened for appending and remembers its absolute path; messages go to
-// standard error until then and if it fails. Each line opens, appends and closes (log.cc says why).
+// standard error until then and if it fails. Each line opens, appends and closes (log.cc says why). Also notes
+// whether standard error was closed at start: then lines without MEMTIDE_LOG go nowhere, never into whatever
+// file the program opened as number 2. Called once, first thing in the constructor.
 void OpenLog(const char* path);
 void WriteLogLine(const char* text, size_t length);
 // How the log file's open/append/close runs: `run` executes work(argument) elsewhere and returns true, or

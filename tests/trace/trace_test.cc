@@ -419,6 +419,22 @@ TEST_CASE("a leak text written into a pipe nobody reads does not end the program
   CHECK(run.result.out == "0\n");  // not -13
 }
 
+TEST_CASE("started with standard error closed, the leak text never goes into the file the program opens as 2") {
+  TempDir dir;
+  const std::string data = dir.File("data.out");
+  const std::string log = dir.File("memtide.log");
+  for (bool with_log : {false, true}) {
+    std::map<std::string, std::string> env = {{"MEMTIDE_LEAK_TOP", "5"}};
+    if (with_log) env["MEMTIDE_LOG"] = log;
+    Run run = RunTraced(dir, {"/bin/sh", "-c", "exec 2>&-; exec \"$0\" \"$1\"", MEMTIDE_TRACE_STDERR_CLOSED, data},
+                        env);
+    INFO("MEMTIDE_LOG " << with_log << "\n" << run.Describe());
+    REQUIRE(run.result.exit_code == 0);
+    CHECK(ReadFile(data) == "DATA\n");
+  }
+  CHECK(ReadFile(log).find("Leak of 4,242 bytes in 1 block") != std::string::npos);  // MEMTIDE_LOG still works
+}
+
 TEST_CASE("tracing leaves errno alone in malloc and free, sampled or full") {
   for (const char* mode : {"sample", "full"}) {
     TempDir dir;
