@@ -132,6 +132,26 @@ const char* KindExample(OptionKind kind) {
 int LoadOne(const OptionInfo& info, PathValue* target, OptionProblemFn problem, void* context) {
   const char* text = GetEnvironment(info.env);
   if (text == nullptr) return 0;
+  // A relative path names a place in the directory the process started in: the program may change directory
+  // before memtide writes there (the trace at exit, a snapshot).
+  char absolute[sizeof(target->text)];
+  if (text[0] != '\0' && text[0] != '/') {
+    if (getcwd(absolute, sizeof(absolute)) == nullptr) {
+      Report(problem, context, "{}='{:.128}' is relative and the current directory cannot be read ({}); using the "
+             "default", info.env, text, strerror(errno));
+      return 1;
+    }
+    const size_t folder = strlen(absolute);
+    const size_t length = strlen(text);
+    if (folder + 1 + length >= sizeof(absolute)) {
+      Report(problem, context, "{}='{:.64}' is longer than {} bytes once made absolute; using the default", info.env,
+             text, sizeof(target->text) - 1);
+      return 1;
+    }
+    absolute[folder] = '/';
+    memcpy(absolute + folder + 1, text, length + 1);
+    text = absolute;
+  }
   if (strlen(text) >= sizeof(target->text)) {
     Report(problem, context, "{}='{:.64}...' is longer than {} bytes; using the default", info.env, text,
            sizeof(target->text) - 1);

@@ -120,6 +120,21 @@ TEST_CASE("every way out of main leaves a trace naming the leaking function") {
   }
 }
 
+TEST_CASE("a relative MEMTIDE_TRACE_FILE is in the directory the program started in, wherever it ends") {
+  TempDir dir;
+  Run run = RunTraced(dir, {"/bin/sh", "-c", "cd \"$0\" && exec \"$1\" chdir", dir.path(), MEMTIDE_TRACE_LEAK_PATHS},
+                      {{"MEMTIDE_TRACE_FILE", "relative.%p.json"}});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.err.find("cannot write the trace file") == std::string::npos);
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.path().filename().string().rfind("relative.", 0) == 0) files.push_back(entry.path().string());
+  }
+  REQUIRE(files.size() == 1);
+  CHECK(LeakOfSize(Rendered(files[0]), 21001).bytes == 21001);
+}
+
 TEST_CASE("SIGKILL: memtide run says the leak check could not run") {
   TempDir dir;
   Run run = RunCli({"run", "--leaks", "--dir", dir.path(), "--report", dir.File("report.json"), "--",

@@ -2,6 +2,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -102,6 +103,28 @@ TEST_CASE("a path longer than the buffer keeps the default") {
   CHECK(LoadOptions(&options, Collect, nullptr) == 1);
   CHECK(std::string(options.dir.text) == "/dev/shm");
   unsetenv("MEMTIDE_DIR");
+}
+
+TEST_CASE("a relative path is made absolute from the directory the process starts in") {
+  char start[4096];
+  REQUIRE(getcwd(start, sizeof(start)) != nullptr);
+  REQUIRE(chdir("/tmp") == 0);
+  setenv("MEMTIDE_TRACE_FILE", "traces/trace.%p.json", 1);
+  setenv("MEMTIDE_DIR", "/dev/shm", 1);
+  g_problems.clear();
+  Options options;
+  CHECK(LoadOptions(&options, Collect, nullptr) == 0);
+  CHECK(std::string(options.trace_file.text) == "/tmp/traces/trace.%p.json");
+  CHECK(std::string(options.dir.text) == "/dev/shm");
+  std::string long_name(509, 'y');  // fits the 512-byte buffer alone, not after "/tmp/"
+  setenv("MEMTIDE_TRACE_FILE", long_name.c_str(), 1);
+  CHECK(LoadOptions(&options, Collect, nullptr) == 1);
+  REQUIRE(g_problems.size() == 1);
+  CHECK(g_problems[0].find("MEMTIDE_TRACE_FILE='yyyy") == 0);
+  CHECK(g_problems[0].find("once made absolute; using the default") != std::string::npos);
+  unsetenv("MEMTIDE_TRACE_FILE");
+  unsetenv("MEMTIDE_DIR");
+  REQUIRE(chdir(start) == 0);
 }
 
 TEST_CASE("ratios: fractions or percentages, in permille") {
