@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -167,7 +168,8 @@ std::string Indented(const std::string& text) {
     setenv("MIMALLOC_RESET_DECOMMITS", "1", 0);
     setenv("MIMALLOC_RESET_DELAY", "0", 0);
   }
-  if (!options.directory.empty()) setenv("MEMTIDE_DIR", options.directory.c_str(), 1);
+  // Absolute: every process of the program's tree finds the same folder, whatever directory it starts in.
+  if (!options.directory.empty()) setenv("MEMTIDE_DIR", std::filesystem::absolute(options.directory).c_str(), 1);
   if (options.keep_segment) setenv("MEMTIDE_KEEP_SEGMENT", "1", 1);
   if (!options.trace_mode.empty()) {
     setenv("MEMTIDE_TRACE", options.trace_mode.c_str(), 1);
