@@ -142,6 +142,8 @@ std::vector<std::string> BudgetResult::Violations() const {
   return lines;
 }
 
+namespace {
+
 // Why a heap or GPU budget has nothing to be checked against: a trace file holds no counters at all; a
 // report has none when the program ended before memtide could publish them.
 std::string NoCountersViolation(const TraceReport& report, const char* flag) {
@@ -151,6 +153,8 @@ std::string NoCountersViolation(const TraceReport& report, const char* flag) {
   }
   return fmt::format("{} cannot be checked without memtide data", flag);
 }
+
+}  // namespace
 
 BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline, const Budgets& budgets) {
   BudgetResult result;

@@ -169,7 +169,11 @@ std::string Indented(const std::string& text) {
     setenv("MIMALLOC_RESET_DELAY", "0", 0);
   }
   // Absolute: every process of the program's tree finds the same folder, whatever directory it starts in.
-  if (!options.directory.empty()) setenv("MEMTIDE_DIR", std::filesystem::absolute(options.directory).c_str(), 1);
+  if (!options.directory.empty()) {
+    std::error_code no_directory;
+    const std::filesystem::path absolute = std::filesystem::absolute(options.directory, no_directory);
+    setenv("MEMTIDE_DIR", no_directory ? options.directory.c_str() : absolute.c_str(), 1);
+  }
   if (options.keep_segment) setenv("MEMTIDE_KEEP_SEGMENT", "1", 1);
   if (!options.trace_mode.empty()) {
     setenv("MEMTIDE_TRACE", options.trace_mode.c_str(), 1);
