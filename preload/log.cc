@@ -19,6 +19,8 @@
 
 #include <atomic>
 
+#include "options.h"
+
 namespace memtide::internal {
 namespace {
 
@@ -64,6 +66,10 @@ bool WriteAll(int fd, const char* text, size_t length) {
   return written_all;
 }
 
+void WriteStandardError(const char* text, size_t length) {
+  if (!g_stderr_closed_at_start) WriteAll(2, text, length);
+}
+
 struct LogAppend {
   const char* text;
   size_t length;
@@ -93,21 +99,14 @@ void OpenLog(const char* path) {
     return;
   }
   close(fd);
-  size_t folder_length = 0;
-  if (path[0] != '/') {
-    if (getcwd(g_log_path, sizeof(g_log_path)) == nullptr) {
+  if (!MakeAbsolutePath(path, g_log_path, sizeof(g_log_path))) {
+    if (errno == ERANGE) {
+      Log("MEMTIDE_LOG='{}': the path is too long; logging to standard error", path);
+    } else {
       Log("MEMTIDE_LOG='{}': the current directory is unknown ({}); logging to standard error", path, strerror(errno));
-      return;
     }
-    folder_length = strlen(g_log_path);
-    g_log_path[folder_length++] = '/';
-  }
-  const size_t path_length = strlen(path);
-  if (folder_length + path_length + 1 > sizeof(g_log_path)) {
-    Log("MEMTIDE_LOG='{}': the path is too long; logging to standard error", path);
     return;
   }
-  memcpy(g_log_path + folder_length, path, path_length + 1);
   g_log_to_file = true;
 }
 
@@ -123,10 +122,10 @@ void WriteLogLine(const char* text, size_t length) {
       auto end = fmt::format_to_n(note, sizeof(note) - 1,
                                   "memtide: MEMTIDE_LOG='{}' cannot be opened any more ({}); its lines go to "
                                   "standard error\n", g_log_path, strerror(job.open_error)).out;
-      if (!g_stderr_closed_at_start) WriteAll(2, note, static_cast<size_t>(end - note));
+      WriteStandardError(note, static_cast<size_t>(end - note));
     }
   }
-  if (!job.written && !g_stderr_closed_at_start) WriteAll(2, text, length);
+  if (!job.written) WriteStandardError(text, length);
   errno = saved_errno;
 }
 

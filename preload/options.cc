@@ -136,20 +136,16 @@ int LoadOne(const OptionInfo& info, PathValue* target, OptionProblemFn problem, 
   // before memtide writes there (the trace at exit, a snapshot).
   char absolute[sizeof(target->text)];
   if (text[0] != '\0' && text[0] != '/') {
-    if (getcwd(absolute, sizeof(absolute)) == nullptr) {
-      Report(problem, context, "{}='{:.128}' is relative and the current directory cannot be read ({}); using the "
-             "default", info.env, text, strerror(errno));
+    if (!MakeAbsolutePath(text, absolute, sizeof(absolute))) {
+      if (errno == ERANGE) {
+        Report(problem, context, "{}='{:.64}' is longer than {} bytes once made absolute; using the default",
+               info.env, text, sizeof(target->text) - 1);
+      } else {
+        Report(problem, context, "{}='{:.128}' is relative and the current directory cannot be read ({}); using "
+               "the default", info.env, text, strerror(errno));
+      }
       return 1;
     }
-    const size_t folder = strlen(absolute);
-    const size_t length = strlen(text);
-    if (folder + 1 + length >= sizeof(absolute)) {
-      Report(problem, context, "{}='{:.64}' is longer than {} bytes once made absolute; using the default", info.env,
-             text, sizeof(target->text) - 1);
-      return 1;
-    }
-    absolute[folder] = '/';
-    memcpy(absolute + folder + 1, text, length + 1);
     text = absolute;
   }
   if (strlen(text) >= sizeof(target->text)) {
@@ -180,6 +176,22 @@ int LoadOne(const OptionInfo& info, int64_t* target, OptionProblemFn problem, vo
 }
 
 }  // namespace
+
+bool MakeAbsolutePath(const char* path, char* out, size_t size) {
+  size_t folder = 0;  // the current directory and its '/'
+  if (path[0] != '/') {
+    if (getcwd(out, size) == nullptr) return false;
+    folder = strlen(out) + 1;
+  }
+  const size_t length = strlen(path);
+  if (folder + length + 1 > size) {
+    errno = ERANGE;
+    return false;
+  }
+  if (folder > 0) out[folder - 1] = '/';
+  memcpy(out + folder, path, length + 1);
+  return true;
+}
 
 const OptionInfo* OptionTable(size_t* count) {
   *count = sizeof(kTable) / sizeof(kTable[0]);

@@ -50,6 +50,11 @@ using OptionProblemFn = void (*)(const char* line, void* context);
 // Allocation-free; reads environ through getenv-like scanning only.
 int LoadOptions(Options* out, OptionProblemFn problem, void* context);
 
+// `path` made absolute into out[size]: as it is when it starts with '/', else after the current directory and a
+// '/'. False, with errno set, when the current directory cannot be read or the result does not fit (ERANGE).
+// Allocation-free. MEMTIDE_LOG and the path options are resolved this way when the process starts.
+bool MakeAbsolutePath(const char* path, char* out, size_t size);
+
 // Parsers shared with the CLI. Return false on malformed or out-of-range text.
 // Sizes: 10000, 64KiB, 64K, 64KB (=64000), 2G, 1.5GiB; durations: 100ms, 2s, 1m, 1h, 500us; bare = ms.
 bool ParseSize(const char* text, int64_t* bytes);

@@ -53,7 +53,7 @@ int FindLocalDebuginfo(Dwfl_Module* module, void** user_data, const char* module
   GElf_Addr build_id_address = 0;
   const int build_id_length = dwfl_module_build_id(module, &build_id, &build_id_address);
   const std::string path = file_name;
-  const std::string folder = path.substr(0, path.rfind('/') == std::string::npos ? 0 : path.rfind('/'));
+  const std::string folder = path.substr(0, path.rfind('/'));  // file_name is absolute (GetModule)
   for (const std::string& candidate : {folder + "/" + debuglink_file, folder + "/.debug/" + debuglink_file,
                                        "/usr/lib/debug" + folder + "/" + debuglink_file}) {
     if (candidate == path) continue;
@@ -232,10 +232,8 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
   // finds the innermost scope, dwarf_getscopes_die walks its concrete parents, so each inlined subroutine is
   // followed by the function it was inlined into, whose line is the inlined one's call site.
   Dwarf_Addr cu_bias = 0;
-  if (detail == Detail::kSymbolNames) {
-    if (const char* name = SymbolName(pc); name != nullptr) base.function = Demangle(name);
-    frames.push_back(base);
-  } else if (Dwarf_Die* cu = dwfl_module_addrdie(module, pc, &cu_bias); cu != nullptr) {
+  Dwarf_Die* cu = detail == Detail::kFull ? dwfl_module_addrdie(module, pc, &cu_bias) : nullptr;
+  if (cu != nullptr) {
     Dwarf_Die* scopes = nullptr;
     int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
     Dwarf_Die innermost;
@@ -278,10 +276,12 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
     free(scopes);
   }
   if (frames.empty()) {
-    // No debug info for pc: the symbol table (.symtab, or .dynsym of a stripped library) still names it.
+    // No debug info for pc, or none asked for: the symbol table (.symtab, or .dynsym of a stripped library)
+    // still names it.
     Frame frame = base;
     if (const char* name = SymbolName(pc); name != nullptr) frame.function = Demangle(name);
-    if (Dwfl_Line* line = dwfl_module_getsrc(module, pc); line != nullptr) {
+    Dwfl_Line* line = detail == Detail::kFull ? dwfl_module_getsrc(module, pc) : nullptr;
+    if (line != nullptr) {
       int number = 0;
       const char* file = dwfl_lineinfo(line, nullptr, &number, nullptr, nullptr, nullptr);
       if (file != nullptr) frame.file = file;
