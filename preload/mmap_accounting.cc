@@ -14,13 +14,16 @@
 namespace memtide::internal {
 namespace {
 
+// Every anonymous range the program mapped, counted or not: a PROT_NONE range is left out of the totals, and
+// an mprotect that makes part of it accessible has to know it is anonymous memory (a file mapping is not).
 struct Range {
   uintptr_t start;
   uintptr_t end;
+  bool counted;  // accessible (any protection but PROT_NONE)
 };
 
 constexpr size_t kPageBytes = 4096;
-constexpr size_t kMaxRanges = size_t{1} << 20;  // 16 MiB of table at most
+constexpr size_t kMaxRanges = size_t{1} << 20;  // 24 MiB of table at most
 
 // Guarded by g_lock.
 Range* g_ranges = nullptr;
@@ -73,7 +76,11 @@ size_t LowerBound(uintptr_t address) {
   return low;
 }
 
-// Removes [start, end) from every counted range; returns the bytes removed.
+int64_t CountedBytes(const Range& range, uintptr_t start, uintptr_t end) {
+  return range.counted ? static_cast<int64_t>(end - start) : 0;
+}
+
+// Removes [start, end) from every range; returns the counted bytes removed.
 int64_t RemoveLocked(uintptr_t start, uintptr_t end) {
   int64_t removed = 0;
   size_t i = LowerBound(start);
@@ -81,17 +88,17 @@ int64_t RemoveLocked(uintptr_t start, uintptr_t end) {
     Range& range = g_ranges[i];
     uintptr_t cut_start = range.start > start ? range.start : start;
     uintptr_t cut_end = range.end < end ? range.end : end;
-    removed += static_cast<int64_t>(cut_end - cut_start);
+    removed += CountedBytes(range, cut_start, cut_end);
     if (range.start < cut_start && cut_end < range.end) {
       // The hole splits the range in two.
       if (g_count == g_capacity && !Grow()) {
         g_full = true;  // the upper part is dropped from the table: counts become a lower bound
-        removed += static_cast<int64_t>(range.end - cut_end);
+        removed += CountedBytes(range, cut_end, range.end);
         range.end = cut_start;
         return removed;
       }
       memmove(&g_ranges[i + 2], &g_ranges[i + 1], (g_count - i - 1) * sizeof(Range));
-      g_ranges[i + 1] = {cut_end, g_ranges[i].end};
+      g_ranges[i + 1] = {cut_end, g_ranges[i].end, g_ranges[i].counted};
       g_ranges[i].end = cut_start;
       ++g_count;
       return removed;
@@ -110,27 +117,89 @@ int64_t RemoveLocked(uintptr_t start, uintptr_t end) {
   return removed;
 }
 
-void AddLocked(uintptr_t start, uintptr_t end) {
-  if (g_count == g_capacity && !Grow()) {
-    if (!g_full) Log("too many anonymous mappings to track; mmap counts are a lower bound from now on");
-    g_full = true;
-    return;
-  }
+void RaiseCurrent(int64_t bytes) {
+  g_current += bytes;
+  if (g_current > g_peak) g_peak = g_current;
+}
+
+bool RoomForOneMore() {
+  if (g_count < g_capacity || Grow()) return true;
+  if (!g_full) Log("too many anonymous mappings to track; mmap counts are a lower bound from now on");
+  g_full = true;
+  return false;
+}
+
+void AddLocked(uintptr_t start, uintptr_t end, bool counted) {
+  if (!RoomForOneMore()) return;
   size_t i = LowerBound(start);
   memmove(&g_ranges[i + 1], &g_ranges[i], (g_count - i) * sizeof(Range));
-  g_ranges[i] = {start, end};
+  g_ranges[i] = {start, end, counted};
   ++g_count;
-  g_current += static_cast<int64_t>(end - start);
-  if (g_current > g_peak) g_peak = g_current;
+  RaiseCurrent(CountedBytes(g_ranges[i], start, end));
+}
+
+// Makes `address` a boundary between ranges when it lies inside one. False when the table cannot grow.
+bool SplitAt(uintptr_t address) {
+  size_t i = LowerBound(address);
+  if (i == g_count || g_ranges[i].start >= address) return true;
+  if (!RoomForOneMore()) return false;
+  memmove(&g_ranges[i + 2], &g_ranges[i + 1], (g_count - i - 1) * sizeof(Range));
+  g_ranges[i + 1] = {address, g_ranges[i].end, g_ranges[i].counted};
+  g_ranges[i].end = address;
+  ++g_count;
+  return true;
+}
+
+// Joins each range in [first, last] with the next when they touch and agree, so that a program flipping
+// protections page by page (a JIT's W^X) does not grow the table without bound.
+void MergeLocked(size_t first, size_t last) {
+  size_t i = first;
+  while (i < last && i + 1 < g_count) {
+    Range& range = g_ranges[i];
+    const Range& next = g_ranges[i + 1];
+    if (range.end == next.start && range.counted == next.counted) {
+      range.end = next.end;
+      memmove(&g_ranges[i + 1], &g_ranges[i + 2], (g_count - i - 2) * sizeof(Range));
+      --g_count;
+      --last;
+    } else {
+      ++i;
+    }
+  }
 }
 
 }  // namespace
 
-void RecordMapping(uintptr_t start, size_t length, bool anonymous) {
+void RecordMapping(uintptr_t start, size_t length, bool anonymous, bool accessible) {
   uintptr_t end = PageUp(start + length);
   SpinLock lock;
   g_current -= RemoveLocked(start, end);
-  if (anonymous) AddLocked(start, end);
+  if (anonymous) AddLocked(start, end, accessible);
+}
+
+void RecordProtection(uintptr_t start, size_t length, bool accessible) {
+  uintptr_t end = PageUp(start + length);
+  SpinLock lock;
+  if (!SplitAt(start) || !SplitAt(end)) {
+    // The table is full (RoomForOneMore said so once): keep the totals a lower bound. What turns PROT_NONE
+    // leaves the table (no later mprotect counts it again); what turns accessible stays uncounted.
+    if (!accessible) g_current -= RemoveLocked(start, end);
+    return;
+  }
+  size_t first = LowerBound(start);
+  size_t i = first;
+  for (; i < g_count && g_ranges[i].start < end; ++i) {
+    Range& range = g_ranges[i];
+    if (range.counted == accessible) continue;
+    const int64_t bytes = static_cast<int64_t>(range.end - range.start);
+    range.counted = accessible;
+    if (accessible) {
+      RaiseCurrent(bytes);
+    } else {
+      g_current -= bytes;
+    }
+  }
+  MergeLocked(first > 0 ? first - 1 : 0, i);
 }
 
 void RecordUnmapping(uintptr_t start, size_t length) {
@@ -144,15 +213,22 @@ void RecordRemapping(uintptr_t old_start, size_t old_length, uintptr_t new_start
   uintptr_t new_end = PageUp(new_start + new_length);
   SpinLock lock;
   size_t i = LowerBound(old_start);
+  // The kernel remaps within one mapping, so one protection: the first range's.
   bool anonymous = i < g_count && g_ranges[i].start < old_end;
+  bool counted = anonymous && g_ranges[i].counted;
   if (!keep_old) g_current -= RemoveLocked(old_start, old_end);
   g_current -= RemoveLocked(new_start, new_end);
-  if (anonymous) AddLocked(new_start, new_end);
+  if (anonymous) AddLocked(new_start, new_end, counted);
 }
 
 MmapTotals ReadMmapTotals() {
   SpinLock lock;
   return {g_current, g_peak, g_full};
+}
+
+size_t MmapRangeCount() {
+  SpinLock lock;
+  return g_count;
 }
 
 void ResetMmapPeak() {

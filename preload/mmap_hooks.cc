@@ -1,5 +1,5 @@
-// Interposed mmap/mmap64/munmap/mremap (DESIGN.md decision 1): anonymous mappings the program makes are
-// counted apart from the heap. Calls made under the guard (by the next allocator from inside a counted
+// Interposed mmap/mmap64/munmap/mremap/mprotect (DESIGN.md decision 1): anonymous mappings the program makes
+// are counted apart from the heap, while they are accessible. Calls made under the guard (by the next allocator from inside a counted
 // malloc, or by memtide itself) pass through uncounted: those bytes are heap, already counted as such.
 // Each of these is a syscall anyway; the accounting adds a spinlocked range-table update.
 #include <errno.h>
@@ -19,6 +19,7 @@
 using memtide::internal::EnsureRealSymbols;
 using memtide::internal::g_real;
 using memtide::internal::RecordMapping;
+using memtide::internal::RecordProtection;
 using memtide::internal::RecordRemapping;
 using memtide::internal::RecordUnmapping;
 using memtide::internal::tls_state;
@@ -42,7 +43,7 @@ void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* addre
   void* result = real(address, length, protection, flags, fd, offset);
   if (result != MAP_FAILED) {
     int saved_errno = errno;
-    RecordMapping(reinterpret_cast<uintptr_t>(result), length, (flags & MAP_ANONYMOUS) != 0);
+    RecordMapping(reinterpret_cast<uintptr_t>(result), length, (flags & MAP_ANONYMOUS) != 0, protection != PROT_NONE);
     errno = saved_errno;
   }
   return result;
@@ -100,4 +101,18 @@ MEMTIDE_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_len
     errno = saved_errno;
   }
   return result;
+}
+
+MEMTIDE_EXPORT int mprotect(void* address, size_t length, int protection) {
+  if (!Counting()) {
+    if (memtide::internal::g_real_ready) return g_real.mprotect(address, length, protection);
+    return static_cast<int>(syscall(SYS_mprotect, address, length, protection));
+  }
+  int status = g_real.mprotect(address, length, protection);
+  if (status == 0) {
+    int saved_errno = errno;
+    RecordProtection(reinterpret_cast<uintptr_t>(address), length, protection != PROT_NONE);
+    errno = saved_errno;
+  }
+  return status;
 }

@@ -98,6 +98,7 @@ void ResolveAll() {
   Resolve(r.mmap64, "mmap64", false);
   Resolve(r.munmap, "munmap", true);
   Resolve(r.mremap, "mremap", true);
+  Resolve(r.mprotect, "mprotect", true);
   Resolve(r.exit_now, "_exit", true);
   Resolve(r.exit_now_c99, "_Exit", false);
   Resolve(r.pipe2, "pipe2", false);

@@ -31,6 +31,7 @@ struct RealSymbols {
   void* (*mmap64)(void*, size_t, int, int, int, off_t);
   int (*munmap)(void*, size_t);
   void* (*mremap)(void*, size_t, size_t, int, ...);
+  int (*mprotect)(void*, size_t, int);
   void (*exit_now)(int);      // _exit
   void (*exit_now_c99)(int);  // _Exit
   int (*pipe2)(int*, int);    // pipe_hooks.cc; null: the hooks make the system call

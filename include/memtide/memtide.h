@@ -32,7 +32,7 @@ struct memtide_heap_stats {
   uint64_t allocations;    /* successful allocations (malloc, calloc, realloc's new block, memalign, …) */
   uint64_t frees;          /* frees of counted blocks (free, realloc's old block, realloc(p, 0)) */
   uint64_t allocated_bytes_total; /* usable bytes ever allocated */
-  uint64_t mmap_current_bytes;    /* live anonymous mappings made through mmap/mremap */
+  uint64_t mmap_current_bytes;    /* live accessible anonymous mappings made through mmap/mremap */
   uint64_t mmap_peak_bytes;
 };
 

@@ -66,7 +66,8 @@ struct SegmentCounters {
   int64_t heap_allocations;
   int64_t heap_frees;
   int64_t heap_allocated_bytes_total;
-  // Anonymous mappings made through mmap/mremap by the program (not the allocator's own, which are heap).
+  // Accessible anonymous mappings made through mmap/mremap by the program (not the allocator's own, which are
+  // heap; not PROT_NONE reservations).
   int64_t mmap_current_bytes;
   int64_t mmap_peak_bytes;
   // Sampled by the monitor thread.

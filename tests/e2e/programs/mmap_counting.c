@@ -1,6 +1,7 @@
 /* End-to-end program: anonymous mappings the program makes (mmap, mmap64, mremap, private or shared)
  * are counted in mmap_current_bytes, rounded up to pages, exactly; munmap of part of one subtracts that
- * part; file mappings are not counted; the heap counters do not move. Output: "ok". */
+ * part; file mappings are not counted; a PROT_NONE reservation counts only the parts mprotect makes
+ * accessible (the way JVMs and V8 reserve and commit); the heap counters do not move. Output: "ok". */
 #define _GNU_SOURCE
 #include <sys/mman.h>
 
@@ -72,6 +73,25 @@ int main(void) {
   Expect("munmap of a middle page", -(int64_t)g_page);
   E2E_CHECK(munmap(d, 4 * g_page) == 0, "munmap failed");
   Expect("munmap over a range with a hole", -(int64_t)(3 * g_page));
+
+  /* 1 GiB of address space reserved, 3 pages made writable, then 1 given back with PROT_NONE and 1 with
+   * MAP_FIXED PROT_NONE over it. */
+  size_t reserve = (size_t)1 << 30;
+  char *r = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  E2E_CHECK(r != MAP_FAILED, "mmap of a PROT_NONE reservation failed");
+  Expect("mmap of a 1 GiB PROT_NONE reservation", 0);
+  E2E_CHECK(mprotect(r + 16 * g_page, 3 * g_page, PROT_READ | PROT_WRITE) == 0, "mprotect failed");
+  r[16 * g_page] = r[19 * g_page - 1] = 1;
+  Expect("mprotect of 3 pages to read-write", (int64_t)(3 * g_page));
+  E2E_CHECK(mprotect(r + 16 * g_page, g_page, PROT_NONE) == 0, "mprotect failed");
+  Expect("mprotect of 1 page back to PROT_NONE", -(int64_t)g_page);
+  E2E_CHECK(mmap(r + 18 * g_page, g_page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r + 18 * g_page,
+            "mmap MAP_FIXED failed");
+  Expect("mmap MAP_FIXED PROT_NONE over 1 page", -(int64_t)g_page);
+  E2E_CHECK(mprotect(r + 17 * g_page, g_page, PROT_READ) == 0, "mprotect failed");
+  Expect("mprotect read-write to read-only", 0);
+  E2E_CHECK(munmap(r, reserve) == 0, "munmap of the reservation failed");
+  Expect("munmap of the reservation", -(int64_t)g_page);
 
   E2E_CHECK(munmap(c, g_page) == 0 && munmap(shared, 12001) == 0, "munmap failed");
   Expect("munmap of everything", -(int64_t)(4 * g_page));
