@@ -12,6 +12,7 @@
 #include "lifecycle.h"
 #include "memory_policy.h"
 #include "mmap_accounting.h"
+#include "monitor_thread.h"
 #include "segment_writer.h"
 #include "thread_state.h"
 #include "tracer_loader.h"
@@ -58,6 +59,9 @@ int memtide_get_gpu_stats(int device, struct memtide_gpu_stats* out) {
 void memtide_mark(const char* label) {
   ScopedGuard guard;
   FlushCurrentThread();
+  // A segment this mark creates before the monitor's first tick would show the process with no RSS and no
+  // cgroup (`memtide top` read "cgroup: none" for it): sample first, as the exit path does.
+  if (!memtide::internal::SegmentExists()) memtide::internal::SampleProcessStats();
   memtide::internal::LockPublishing();
   memtide::internal::RecordMark(label);
   // A mark is a checkpoint someone may need after a crash: publish it now, creating the segment if the

@@ -28,7 +28,7 @@ namespace {
 
 pthread_mutex_t g_publish_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-// Written under g_publish_mutex; read lock-free by SharedControl() (the monitor's wake word).
+// Written under g_publish_mutex; read lock-free by SharedControl() (the monitor's wake word) and SegmentExists().
 std::atomic<Segment*> g_shared_atomic{nullptr};
 
 // All below guarded by g_publish_mutex.
@@ -134,7 +134,7 @@ void SetSampledStats(const ProcessMemory* process, const CgroupMemory* cgroup) {
   }
 }
 
-bool SegmentExists() { return g_shared != nullptr; }
+bool SegmentExists() { return g_shared_atomic.load(std::memory_order_acquire) != nullptr; }
 
 bool CreateSegment(const char* directory) {
   if (g_shared != nullptr) return true;
