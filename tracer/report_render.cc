@@ -316,7 +316,7 @@ absl::Status WriteCollapsed(const TraceReport& report, Weight weight,
     folded.Add(names, bytes);
   };
   auto add_list = [&](const std::vector<StackTotal>& list) {
-    for (const StackTotal& total : list) add(FramesOf(total.stack), total.bytes);
+    for (const StackTotal& total : list) add(EntryFrames(report, total), total.bytes);
   };
   switch (weight) {
     case Weight::kLeaked:

@@ -453,6 +453,11 @@ std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site
   return frames;
 }
 
+std::vector<const Frame*> EntryFrames(const TraceReport& report, const StackTotal& total) {
+  if (!total.stack.empty() || total.site >= report.sites.size()) return FramesOf(total.stack);
+  return SiteFrames(report, report.sites[total.site]);
+}
+
 Stack SiteStack(const TraceReport& report, const Site& site) {
   Stack stack;
   for (const Frame* frame : SiteFrames(report, site)) stack.push_back(*frame);
@@ -463,7 +468,7 @@ namespace {
 
 // GroupSites on the sites' frame_keys: the same groups, sums, sizes and order as grouping on StackKey strings,
 // without building one. Only the first site of each of the first `named` groups has its stack named (the other
-// groups keep their figures and an empty stack).
+// groups keep their figures, an empty stack and the index of that site).
 std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, int64_t Site::*bytes,
                                          int64_t Site::*count, const TraceReport& from, size_t named) {
   const std::vector<uint32_t>& frame_key_ranks = from.frame_key_ranks;
@@ -502,7 +507,11 @@ std::vector<StackTotal> GroupOnFrameKeys(const std::vector<const Site*>& sites, 
   totals.reserve(groups.size());
   for (Group& entry : groups) {
     StackTotal total{Stack(), entry.bytes, entry.count, std::move(entry.sizes)};
-    if (totals.size() < named) total.stack = SiteStack(from, *sites[entry.site]);
+    const Site* first = sites[entry.site];
+    if (first >= from.sites.data() && first < from.sites.data() + from.sites.size()) {
+      total.site = static_cast<size_t>(first - from.sites.data());
+    }
+    if (totals.size() < named) total.stack = SiteStack(from, *first);
     FinishSizes(&total);
     totals.push_back(std::move(total));
   }

@@ -77,6 +77,9 @@ struct StackTotal {
   int64_t bytes = 0;
   int64_t count = 0;
   std::vector<int64_t> sizes;  // distinct requested sizes seen, ascending, at most kMaxSizesShown
+  // A raw trace's grouped entry: the index in TraceReport::sites of its first site, whose frames are the
+  // entry's stack even where `stack` was left unnamed (EntryFrames); SIZE_MAX elsewhere.
+  size_t site = SIZE_MAX;
 };
 inline constexpr size_t kMaxSizesShown = 4;
 
@@ -168,6 +171,8 @@ std::vector<StackTotal> GroupSites(const std::vector<const Site*>& sites, int64_
 std::vector<const Frame*> SiteFrames(const TraceReport& report, const Site& site);
 // The frames of `stack` as SiteFrames gives them, for code that reads both kinds.
 std::vector<const Frame*> FramesOf(const Stack& stack);
+// An entry's frames: its named stack, else its first site's (StackTotal::site) without a copy.
+std::vector<const Frame*> EntryFrames(const TraceReport& report, const StackTotal& total);
 Stack SiteStack(const TraceReport& report, const Site& site);
 // Merges entries with equal stacks (a report's lists after suppressions or between files) and sorts as above.
 std::vector<StackTotal> MergeStackTotals(std::vector<StackTotal> entries);

@@ -44,13 +44,13 @@ RawTraceOptions ListsOnly(int top) {
 }
 
 absl::StatusOr<TraceReport> OpenTraceOrReport(const std::string& path, const LeakSuppressions& suppressions,
-                                              const RawTraceOptions& raw, std::optional<size_t> named_leaks) {
+                                              const RawTraceOptions& raw) {
   absl::StatusOr<nlohmann::json> json = ReadJsonFile(path);
   if (!json.ok()) return json.status();
   Symbolizer symbolizer;
   absl::StatusOr<TraceReport> report = ParseTraceOrReport(*json, path, &symbolizer, raw);
   if (!report.ok()) return report.status();
-  ClassifyLeaks(suppressions, &*report, named_leaks.value_or(raw.named_entries));
+  ClassifyLeaks(suppressions, &*report, raw.named_entries);
   return report;
 }
 
@@ -95,21 +95,18 @@ absl::Status ReportCommand(const ReportOptions& options) {
   absl::StatusOr<LeakSuppressions> suppressions = LoadSuppressions(options.suppressions);
   if (!suppressions.ok()) return suppressions.status();
   // Text shows the first --top entries of each list, JSON the first kRunReportMaxStacks. Collapsed stacks read
-  // one list whole, and only that list's stacks are named: by leaked bytes (an exit trace's default) the
-  // leaks, by peak bytes the peak sites; by live bytes (a snapshot's default) the sites, whose live ones are
-  // named anyway; by allocated bytes every site's own stack. (PyTorch's import, 607,000 sites: naming every
-  // list took the leaked weight from 8 s and 0.9 GB to 19 s and 2.9 GB.)
+  // one list whole but name no entry: each line reads the frames of its entry's first site in place
+  // (EntryFrames), and by allocated bytes every site's own frames. (PyTorch's import, 607,000 sites: naming
+  // every list took the leaked weight from 8 s and 0.9 GB to 19 s and 2.9 GB; naming the peak list alone,
+  // 26 s and 2.9 GB.)
   RawTraceOptions raw = ListsOnly(options.format == "text" ? options.top
                                   : options.format == "json" ? kRunReportMaxStacks
                                                              : 0);
-  std::optional<size_t> named_leaks;
   if (options.format == "collapsed") {
-    const bool leaked = options.weight.empty() || options.weight == "default" || options.weight == "leaked";
-    raw.named_entries = options.weight == "peak" ? SIZE_MAX : 0;
+    raw.named_entries = 0;
     raw.all_site_frames = options.weight == "allocated";
-    named_leaks = leaked ? SIZE_MAX : 0;
   }
-  absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions, raw, named_leaks);
+  absl::StatusOr<TraceReport> report = OpenTraceOrReport(options.path, *suppressions, raw);
   if (!report.ok()) return report.status();
   if (!report->has_trace) {
     std::string why = "the run was not traced (memtide run --leaks or --trace)";

@@ -5,7 +5,6 @@
 #ifndef MEMTIDE_VIEWER_REPORT_COMMAND_H_
 #define MEMTIDE_VIEWER_REPORT_COMMAND_H_
 
-#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -31,10 +30,9 @@ absl::Status ReportCommand(const ReportOptions& options);
 // Reads, validates and symbolizes a trace file or a report, and classifies an exit trace's leaks with
 // `suppressions` (a report's stored leaks are filtered by them).
 // `raw` says how much of a raw trace to name (the CLI's commands name what they show, see RawTraceOptions);
-// the leak list names its first `named_leaks` entries (default: raw.named_entries, like the grouped lists).
+// the leak list names as many entries as the grouped lists.
 absl::StatusOr<TraceReport> OpenTraceOrReport(const std::string& path, const LeakSuppressions& suppressions,
-                                              const RawTraceOptions& raw,
-                                              std::optional<size_t> named_leaks = std::nullopt);
+                                              const RawTraceOptions& raw);
 // What a command that shows the grouped lists, at most `top` entries each (0: all), needs of a raw trace.
 RawTraceOptions ListsOnly(int top);
 // An empty path: no suppressions.

@@ -172,6 +172,37 @@ TEST_CASE("RawTraceOptions: no stack copied per site, and only the first entries
   CHECK(named->runtime_leaks.size() == whole->runtime_leaks.size());
 }
 
+TEST_CASE("entries left unnamed read their first site's frames, and fold as named ones do") {
+  Symbolizer symbolizer;
+  absl::StatusOr<TraceReport> whole = ParseRawTrace(ValidTrace(), "t.json", &symbolizer);
+  RawTraceOptions unnamed_options;
+  unnamed_options.all_site_stacks = false;
+  unnamed_options.named_entries = 0;
+  absl::StatusOr<TraceReport> unnamed = ParseRawTrace(ValidTrace(), "t.json", &symbolizer, unnamed_options);
+  REQUIRE(whole.ok());
+  REQUIRE(unnamed.ok());
+  ClassifyLeaks(LeakSuppressions(), &*whole);
+  ClassifyLeaks(LeakSuppressions(), &*unnamed, 0);
+  auto same_frames = [&](const std::vector<StackTotal>& lists, const std::vector<StackTotal>& named) {
+    REQUIRE(lists.size() == named.size());
+    REQUIRE_FALSE(lists.empty());
+    for (size_t i = 0; i < lists.size(); ++i) {
+      CHECK(lists[i].stack.empty());
+      Stack read;
+      for (const Frame* frame : EntryFrames(*unnamed, lists[i])) read.push_back(*frame);
+      CHECK(StackKey(read) == StackKey(named[i].stack));
+    }
+  };
+  same_frames(unnamed->peak_sites, whole->peak_sites);
+  same_frames(unnamed->leaks, whole->leaks);
+  CHECK(*RenderCollapsed(*unnamed, Weight::kPeak) == *RenderCollapsed(*whole, Weight::kPeak));
+  CHECK(*RenderCollapsed(*unnamed, Weight::kLeaked) == *RenderCollapsed(*whole, Weight::kLeaked));
+  // A copy of the report reads its own sites: the entries hold an index, not an address.
+  TraceReport copy = *unnamed;
+  unnamed->sites.clear();
+  CHECK(*RenderCollapsed(copy, Weight::kPeak) == *RenderCollapsed(*whole, Weight::kPeak));
+}
+
 // Grouping on the frame key ids ParseRawTrace records must give exactly what grouping on StackKey strings gives:
 // the same groups, sums, sizes and order, ties in bytes and blocks included.
 TEST_CASE("grouping on frame keys equals grouping on stack keys") {
