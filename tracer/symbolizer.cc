@@ -1,7 +1,6 @@
 // See symbolizer.h. Runs in the CLI, or in a traced program at exit.
 #include "symbolizer.h"
 
-#include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
@@ -17,6 +16,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "demangle.h"
 #include "fmt/format.h"
 
 namespace memtide {
@@ -88,24 +88,6 @@ std::string Basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-std::string Demangle(const char* name) {
-  if (name == nullptr || name[0] == '\0') return kUnknownFunction;
-  // glibc's debug info and symbols name its functions by their internal aliases (linkage name
-  // __GI__IO_file_doallocate): the public name is the one a reader and a suppression know.
-  if (strncmp(name, "__GI_", 5) == 0 && name[5] != '\0') name += 5;
-  if (name[0] == '_' && name[1] == 'Z') {
-    int status = 0;
-    char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-    if (status == 0 && demangled != nullptr) {
-      std::string result(demangled);
-      free(demangled);
-      return result;
-    }
-    free(demangled);
-  }
-  return name;
-}
-
 // The linkage name (mangled, so the demangled form carries the class, namespace and parameters), following
 // DW_AT_abstract_origin and DW_AT_specification; else the plain DW_AT_name (C).
 std::string DieFunctionName(Dwarf_Die* die) {
@@ -114,6 +96,43 @@ std::string DieFunctionName(Dwarf_Die* die) {
   if (name == nullptr) name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attribute));
   if (name == nullptr) name = dwarf_diename(die);
   return Demangle(name);
+}
+
+// dwarf_getscopes (elfutils 0.188) does not look inside DIEs that have no address range, such as a
+// DW_TAG_namespace, and rustc puts every function's definition in its module's namespace: no scope is found
+// for Rust code, which left the symbol table's name beside the innermost inlined callee's line ("leak::main
+// alloc.rs:95"). This finds the innermost DIE whose range holds pc, looking inside those containers too.
+bool FindInnermostScope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* innermost) {
+  Dwarf_Die child;
+  if (dwarf_child(parent, &child) != 0) return false;
+  do {
+    if (dwarf_haspc(&child, pc) > 0) {
+      *innermost = child;
+      FindInnermostScope(&child, pc, innermost);  // a deeper one (an inlined call, a block), if any
+      return true;
+    }
+    switch (dwarf_tag(&child)) {
+      case DW_TAG_namespace:
+      case DW_TAG_module:
+      case DW_TAG_structure_type:
+      case DW_TAG_class_type:
+      case DW_TAG_union_type:
+        if (FindInnermostScope(&child, pc, innermost)) return true;
+        break;
+      default:
+        break;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return false;
+}
+
+// The line table's file and line for `address` (a dwarf address in the unit `cu`), when it has them.
+void SetLine(Dwarf_Die* cu, Dwarf_Addr address, Frame* frame) {
+  Dwarf_Line* line = dwarf_getsrc_die(cu, address);
+  if (line == nullptr) return;
+  if (const char* file = dwarf_linesrc(line, nullptr, nullptr); file != nullptr) frame->file = file;
+  int number = 0;
+  if (dwarf_lineno(line, &number) == 0) frame->line = number;
 }
 
 bool IsFunctionScope(Dwarf_Die* die) {
@@ -173,7 +192,47 @@ struct Symbolizer::Module {
   const char* SymbolName(Dwarf_Addr pc);
   std::vector<Symbol> symbols_;
   bool symbols_read_ = false;
+
+  // The compile unit holding pc (dwfl address), in *storage; null if none. libdw 0.188 finds units through
+  // .debug_aranges only, which clang does not write unless asked (-gdwarf-aranges): every frame of a
+  // clang-built program had no file, line or inlined call. Without an answer from it, the units' own
+  // address ranges are read once per module and searched.
+  Dwarf_Die* CompileUnitAt(Dwarf_Addr pc, Dwarf_Addr* cu_bias, Dwarf_Die* storage);
+  struct UnitRange {
+    Dwarf_Addr start;  // dwarf addresses (dwfl address - the dwarf bias)
+    Dwarf_Addr end;
+    Dwarf_Off unit;    // the unit DIE's offset
+  };
+  std::vector<UnitRange> unit_ranges_;  // sorted by start
+  bool unit_ranges_read_ = false;
 };
+
+Dwarf_Die* Symbolizer::Module::CompileUnitAt(Dwarf_Addr pc, Dwarf_Addr* cu_bias, Dwarf_Die* storage) {
+  if (Dwarf_Die* found = dwfl_module_addrdie(module, pc, cu_bias); found != nullptr) return found;
+  Dwarf* dwarf = dwfl_module_getdwarf(module, cu_bias);
+  if (dwarf == nullptr) return nullptr;
+  if (!unit_ranges_read_) {
+    unit_ranges_read_ = true;
+    Dwarf_CU* unit = nullptr;
+    Dwarf_Die unit_die;
+    uint8_t unit_type = 0;
+    while (dwarf_get_units(dwarf, unit, &unit, nullptr, &unit_type, &unit_die, nullptr) == 0) {
+      if (unit_type != DW_UT_compile && unit_type != DW_UT_partial) continue;
+      Dwarf_Addr base = 0, start = 0, end = 0;
+      for (ptrdiff_t at = 0; (at = dwarf_ranges(&unit_die, at, &base, &start, &end)) > 0;) {
+        if (start < end) unit_ranges_.push_back({start, end, dwarf_dieoffset(&unit_die)});
+      }
+    }
+    std::sort(unit_ranges_.begin(), unit_ranges_.end(),
+              [](const UnitRange& a, const UnitRange& b) { return a.start < b.start; });
+  }
+  const Dwarf_Addr address = pc - *cu_bias;
+  // The last range starting at or below the address; ranges of distinct units do not overlap.
+  auto after = std::upper_bound(unit_ranges_.begin(), unit_ranges_.end(), address,
+                                [](Dwarf_Addr value, const UnitRange& range) { return value < range.start; });
+  if (after == unit_ranges_.begin() || address >= std::prev(after)->end) return nullptr;
+  return dwarf_offdie(dwarf, std::prev(after)->unit, storage);
+}
 
 const char* Symbolizer::Module::SymbolName(Dwarf_Addr pc) {
   if (!symbols_read_) {
@@ -232,7 +291,8 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
   // finds the innermost scope, dwarf_getscopes_die walks its concrete parents, so each inlined subroutine is
   // followed by the function it was inlined into, whose line is the inlined one's call site.
   Dwarf_Addr cu_bias = 0;
-  Dwarf_Die* cu = detail == Detail::kFull ? dwfl_module_addrdie(module, pc, &cu_bias) : nullptr;
+  Dwarf_Die cu_storage;
+  Dwarf_Die* cu = detail == Detail::kFull ? CompileUnitAt(pc, &cu_bias, &cu_storage) : nullptr;
   if (cu != nullptr) {
     Dwarf_Die* scopes = nullptr;
     int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
@@ -241,6 +301,7 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
     if (found) innermost = scopes[0];
     free(scopes);
     scopes = nullptr;
+    if (!found) found = FindInnermostScope(cu, pc - cu_bias, &innermost);
     count = found ? dwarf_getscopes_die(&innermost, &scopes) : 0;
     Dwarf_Files* files = nullptr;
     if (count > 0 && dwarf_getsrcfiles(cu, &files, nullptr) != 0) files = nullptr;
@@ -249,12 +310,7 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
       Frame frame = base;
       frame.function = DieFunctionName(&scopes[i]);
       if (frames.empty()) {
-        if (Dwfl_Line* line = dwfl_module_getsrc(module, pc); line != nullptr) {
-          int number = 0;
-          const char* file = dwfl_lineinfo(line, nullptr, &number, nullptr, nullptr, nullptr);
-          if (file != nullptr) frame.file = file;
-          frame.line = number;
-        }
+        SetLine(cu, pc - cu_bias, &frame);
       } else {
         // The call site recorded by the inlined scope before this one.
         for (int j = i - 1; j >= 0; --j) {
@@ -280,13 +336,7 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
     // still names it.
     Frame frame = base;
     if (const char* name = SymbolName(pc); name != nullptr) frame.function = Demangle(name);
-    Dwfl_Line* line = detail == Detail::kFull ? dwfl_module_getsrc(module, pc) : nullptr;
-    if (line != nullptr) {
-      int number = 0;
-      const char* file = dwfl_lineinfo(line, nullptr, &number, nullptr, nullptr, nullptr);
-      if (file != nullptr) frame.file = file;
-      frame.line = number;
-    }
+    if (cu != nullptr) SetLine(cu, pc - cu_bias, &frame);
     frames.push_back(std::move(frame));
   }
   if (changed) {

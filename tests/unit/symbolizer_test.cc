@@ -116,6 +116,34 @@ TEST_CASE("an inlined function is its own frame, then the function it was inline
   CHECK(frames[1].address == where.offset);
 }
 
+// clang writes no .debug_aranges unless asked and nests each function's definition in its namespace's DIE;
+// elfutils 0.188 finds neither the unit nor the scopes of such code by itself (every frame of a clang-built
+// program had no file or line, and Rust's inlined calls were lost).
+TEST_CASE("a clang-built library: file, line and inlined frames as for gcc's") {
+  void* library = dlopen(MEMTIDE_CLANG_FIXTURE, RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(library != nullptr);
+  auto direct = reinterpret_cast<void* (*)()>(dlsym(library, "_ZN7fixture12DirectCallerEv"));
+  auto outer = reinterpret_cast<void* (*)(int)>(dlsym(library, "_ZN7fixture13OuterFunctionEi"));
+  REQUIRE(reinterpret_cast<void*>(direct) != nullptr);
+  REQUIRE(reinterpret_cast<void*>(outer) != nullptr);
+  Located where = Locate(direct());
+  REQUIRE(Basename(where.path) == "libsymbolizer_fixture_clang.so");
+  Symbolizer symbolizer;
+  const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset);
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].function == "fixture::DirectCaller()");
+  CHECK(Basename(frames[0].file) == "symbolizer_fixture.cc");
+  CHECK(frames[0].line == MarkedLine("direct_call"));
+  where = Locate(outer(7));
+  const std::vector<Frame>& inlined = symbolizer.Symbolize(where.path, "", where.offset);
+  REQUIRE(inlined.size() == 2);
+  CHECK(inlined[0].function.find("InlinedHelper") != std::string::npos);
+  CHECK(inlined[0].line == MarkedLine("inlined_call"));
+  CHECK(inlined[1].function == "fixture::OuterFunction(int)");
+  CHECK(inlined[1].line == MarkedLine("outer_call"));
+  dlclose(library);
+}
+
 TEST_CASE("symbol names alone: the real function from the symbol table, one frame, no file or line") {
   Located where = Locate(fixture::OuterFunction(7));
   Symbolizer symbolizer(Symbolizer::Detail::kSymbolNames);
