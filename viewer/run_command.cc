@@ -27,6 +27,7 @@
 #include "leak_suppressions.h"
 #include "memtide/segment.h"
 #include "options.h"
+#include "preload_reach.h"
 #include "proc_stats.h"
 #include "report_command.h"
 #include "segment_reader.h"
@@ -248,6 +249,12 @@ absl::StatusOr<std::string> LocateAllocator(const std::string& name) {
       absl::StrCat("--allocator ", name, " is not one of glibc, mimalloc, jemalloc, tcmalloc"));
 }
 
+// Why the program left no segment: what stopped the preload when that can be told, else the reader's error.
+std::string NoDataReason(const RunOptions& options, const absl::Status& read_error) {
+  const std::string why = WhyPreloadCannotReach(options.command.front());
+  return why.empty() ? std::string(read_error.message()) : why;
+}
+
 absl::StatusOr<int> RunCommand(const RunOptions& options) {
   const bool tracing = !options.trace_mode.empty();
   if (!options.suppressions_path.empty() && !tracing) {
@@ -333,7 +340,7 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
     report.update(CountersJson(snapshot->segment));
   } else {
     report["status"] = "no_segment";
-    report["error"] = std::string(std::string(snapshot.status().message()));
+    report["error"] = NoDataReason(options, snapshot.status());
   }
   // wait4's maximum RSS is exact for the whole life of the process, exec'd images included.
   report["rss"]["peak_bytes"] = static_cast<int64_t>(usage.ru_maxrss) * 1024;
@@ -380,7 +387,7 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
                                HumanBytes(mark["peak_bytes"].get<int64_t>()));
       }
     } else {
-      summary += fmt::format("  no memtide data: {}\n", std::string(snapshot.status().message()));
+      summary += fmt::format("  no memtide data: {}\n", NoDataReason(options, snapshot.status()));
     }
     if (!options.report_path.empty()) summary += fmt::format("  report  {}\n", options.report_path);
     if (trace.report.has_value()) {
@@ -394,7 +401,7 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
     }
     fmt::print(stderr, "{}", summary);
   } else if (!snapshot.ok()) {
-    fmt::print(stderr, "memtide: no memtide data: {}\n", std::string(snapshot.status().message()));
+    fmt::print(stderr, "memtide: no memtide data: {}\n", NoDataReason(options, snapshot.status()));
   }
   if (!trace.error.empty()) fmt::print(stderr, "memtide: no leak check: {}\n", trace.error);
 

@@ -240,6 +240,31 @@ def case_run_flags(scratch):
     one_error_line(done, "old.json: no such file")
 
 
+def case_run_unreachable(scratch):
+    """A program LD_PRELOAD cannot reach: memtide run says why, and the program's exit status is kept."""
+    source = os.path.join(scratch, "static.c")
+    with open(source, "w") as out:
+        out.write('#include <stdlib.h>\nint main(void) { return malloc(100) != NULL ? 3 : 4; }\n')
+    program = os.path.join(scratch, "static")
+    subprocess.run(["gcc", "-static", "-o", program, source], check=True)
+    report = os.path.join(scratch, "report.json")
+    done = memtide("run", "--report", report, "--", program, expect=3)
+    check(f"no memtide data: {program} is statically linked: no dynamic loader runs for it" in done.stderr,
+          "static executable named", done.stderr)
+    with open(report) as file:
+        check("statically linked" in json.load(file)["error"], "the report says it too")
+    if os.geteuid() != 0:
+        return  # the set-user-ID copy needs root to give it another owner
+    setuid = os.path.join(scratch, "setuid_true")
+    subprocess.run(["cp", "/bin/true", setuid], check=True)
+    os.chown(setuid, 65534, -1)
+    os.chmod(setuid, 0o4755)
+    os.chmod(scratch, 0o755)
+    done = memtide("run", "--", setuid)
+    check(f"no memtide data: {setuid} is set-user-ID or set-group-ID: the loader ignores LD_PRELOAD" in done.stderr,
+          "set-user-ID executable named", done.stderr)
+
+
 CASES = {name[len("case_"):]: function for name, function in globals().items() if name.startswith("case_")}
 
 
