@@ -1,7 +1,10 @@
 // Interposed mmap/mmap64/munmap/mremap/mprotect (DESIGN.md decision 1): anonymous mappings the program makes
-// are counted apart from the heap, while they are accessible. Calls made under the guard (by the next allocator from inside a counted
-// malloc, or by memtide itself) pass through uncounted: those bytes are heap, already counted as such.
-// Each of these is a syscall anyway; the accounting adds a spinlocked range-table update.
+// are counted apart from the heap, while they are accessible. Calls made under the guard (by the next
+// allocator from inside a counted malloc, or by memtide itself) pass through uncounted: those bytes are heap,
+// already counted as such. Each of these is a syscall anyway; the accounting adds a spinlocked range-table
+// update, made under the guard: a signal handler's mmap or mprotect that lands while this thread holds the
+// table's lock passes through uncounted instead of waiting forever for it (GCs and JITs call mprotect from
+// their signal handlers).
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +25,7 @@ using memtide::internal::RecordMapping;
 using memtide::internal::RecordProtection;
 using memtide::internal::RecordRemapping;
 using memtide::internal::RecordUnmapping;
+using memtide::internal::ScopedGuard;
 using memtide::internal::tls_state;
 
 namespace {
@@ -43,6 +47,7 @@ void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* addre
   void* result = real(address, length, protection, flags, fd, offset);
   if (result != MAP_FAILED) {
     int saved_errno = errno;
+    ScopedGuard guard;
     RecordMapping(reinterpret_cast<uintptr_t>(result), length, (flags & MAP_ANONYMOUS) != 0, protection != PROT_NONE);
     errno = saved_errno;
   }
@@ -67,6 +72,7 @@ MEMTIDE_EXPORT int munmap(void* address, size_t length) {
   int status = g_real.munmap(address, length);
   if (status == 0) {
     int saved_errno = errno;
+    ScopedGuard guard;
     RecordUnmapping(reinterpret_cast<uintptr_t>(address), length);
     errno = saved_errno;
   }
@@ -96,6 +102,7 @@ MEMTIDE_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_len
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
+    ScopedGuard guard;
     RecordRemapping(reinterpret_cast<uintptr_t>(old_address), old_length, reinterpret_cast<uintptr_t>(result),
                     new_length, (flags & MREMAP_DONTUNMAP) != 0);
     errno = saved_errno;
@@ -111,6 +118,7 @@ MEMTIDE_EXPORT int mprotect(void* address, size_t length, int protection) {
   int status = g_real.mprotect(address, length, protection);
   if (status == 0) {
     int saved_errno = errno;
+    ScopedGuard guard;
     RecordProtection(reinterpret_cast<uintptr_t>(address), length, protection != PROT_NONE);
     errno = saved_errno;
   }
