@@ -334,6 +334,14 @@ TEST_CASE("mmap.anonymous_counted_file_not") {
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_MMAP_COUNTING}), "ok");
 }
 
+TEST_CASE("mmap.mprotect_from_a_signal_handler") {
+  TempDir dir;
+  Run run = RunPreloaded(dir, {MEMTIDE_E2E_MPROTECT_IN_SIGNAL});
+  INFO(run.Describe());
+  REQUIRE(!run.result.timed_out);
+  CheckSucceeded(run, "ok signals=");
+}
+
 // ---- Configuration problems: one line, and the program runs on with exact counts. ----
 
 TEST_CASE("config.dir_not_writable") {
