@@ -99,9 +99,10 @@ std::string DieFunctionName(Dwarf_Die* die) {
 }
 
 // dwarf_getscopes (elfutils 0.188) does not look inside DIEs that have no address range, such as a
-// DW_TAG_namespace, and rustc puts every function's definition in its module's namespace: no scope is found
-// for Rust code, which left the symbol table's name beside the innermost inlined callee's line ("leak::main
-// alloc.rs:95"). This finds the innermost DIE whose range holds pc, looking inside those containers too.
+// DW_TAG_namespace, and rustc and clang put a function's definition in its namespace's DIE (gcc puts it at
+// the unit's top level): no scope was found for such code, which left the symbol table's name beside the
+// innermost inlined callee's line ("leak::main alloc.rs:95"). This finds the innermost DIE whose range holds
+// pc, looking inside those containers too.
 bool FindInnermostScope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* innermost) {
   Dwarf_Die child;
   if (dwarf_child(parent, &child) != 0) return false;
