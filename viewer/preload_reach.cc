@@ -58,8 +58,12 @@ std::string WhyPreloadCannotReach(const std::string& program) {
   if (fd < 0) return "";
   struct stat status {};
   std::string why;
+  // The dynamic loader run as a program (ld-linux-x86-64.so.2 ./prog) has no PT_INTERP either, and it is the
+  // one applying LD_PRELOAD to the program it loads.
+  const std::string name = path.substr(path.rfind('/') + 1);
+  const bool loader = name.rfind("ld-linux", 0) == 0 || name.rfind("ld.so", 0) == 0 || name.rfind("ld64.so", 0) == 0;
   if (fstat(fd, &status) == 0 && S_ISREG(status.st_mode)) {
-    if (StaticallyLinked(fd)) {
+    if (!loader && StaticallyLinked(fd)) {
       why = fmt::format("{} is statically linked: no dynamic loader runs for it, and the loader is what applies "
                         "LD_PRELOAD",
                         path);
