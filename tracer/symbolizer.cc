@@ -98,33 +98,60 @@ std::string DieFunctionName(Dwarf_Die* die) {
   return Demangle(name);
 }
 
-// dwarf_getscopes (elfutils 0.188) does not look inside DIEs that have no address range, such as a
-// DW_TAG_namespace, and rustc and clang put a function's definition in its namespace's DIE (gcc puts it at
-// the unit's top level): no scope was found for such code, which left the symbol table's name beside the
-// innermost inlined callee's line ("leak::main alloc.rs:95"). This finds the innermost DIE whose range holds
-// pc, looking inside those containers too.
-bool FindInnermostScope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* innermost) {
+// An address range of a function and the offset of its DIE, for the per-unit index below.
+struct FunctionRange {
+  Dwarf_Addr start;
+  Dwarf_Addr end;
+  Dwarf_Off die;
+};
+
+// Every function (DW_TAG_subprogram with an address range) under `parent`, also inside namespaces, types and
+// other functions. dwarf_getscopes (elfutils 0.188) does not look inside DIEs that have no address range,
+// such as a DW_TAG_namespace, and rustc and clang put a function's definition in its namespace's DIE (gcc puts
+// it at the unit's top level): no scope was found for such code, which left the symbol table's name beside the
+// innermost inlined callee's line ("leak::main alloc.rs:95").
+void IndexFunctions(Dwarf_Die* parent, std::vector<FunctionRange>* functions) {
   Dwarf_Die child;
-  if (dwarf_child(parent, &child) != 0) return false;
+  if (dwarf_child(parent, &child) != 0) return;
   do {
-    if (dwarf_haspc(&child, pc) > 0) {
-      *innermost = child;
-      FindInnermostScope(&child, pc, innermost);  // a deeper one (an inlined call, a block), if any
-      return true;
-    }
     switch (dwarf_tag(&child)) {
+      case DW_TAG_subprogram: {
+        Dwarf_Addr base = 0, start = 0, end = 0;
+        for (ptrdiff_t at = 0; (at = dwarf_ranges(&child, at, &base, &start, &end)) > 0;) {
+          if (start < end) functions->push_back({start, end, dwarf_dieoffset(&child)});
+        }
+        IndexFunctions(&child, functions);  // a local class's methods, a closure
+        break;
+      }
       case DW_TAG_namespace:
       case DW_TAG_module:
       case DW_TAG_structure_type:
       case DW_TAG_class_type:
       case DW_TAG_union_type:
-        if (FindInnermostScope(&child, pc, innermost)) return true;
+        IndexFunctions(&child, functions);
         break;
       default:
         break;
     }
   } while (dwarf_siblingof(&child, &child) == 0);
-  return false;
+}
+
+// The scopes holding `address` from `function` inward (blocks, inlined calls), innermost first.
+std::vector<Dwarf_Die> ScopesWithin(const Dwarf_Die& function, Dwarf_Addr address) {
+  std::vector<Dwarf_Die> chain{function};
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    Dwarf_Die child;
+    if (dwarf_child(&chain.back(), &child) != 0) break;
+    do {
+      if (dwarf_haspc(&child, address) > 0) {
+        chain.push_back(child);
+        deeper = true;
+        break;
+      }
+    } while (dwarf_siblingof(&child, &child) == 0);
+  }
+  return std::vector<Dwarf_Die>(chain.rbegin(), chain.rend());
 }
 
 // The line table's file and line for `address` (a dwarf address in the unit `cu`), when it has them.
@@ -206,6 +233,12 @@ struct Symbolizer::Module {
   };
   std::vector<UnitRange> unit_ranges_;  // sorted by start
   bool unit_ranges_read_ = false;
+
+  // The scopes at `address` (a dwarf address in `cu`), innermost first: libdw's search, else this module's
+  // index of the unit's functions (IndexFunctions), built at the unit's first miss and kept, so that a unit
+  // where libdw's search fails is scanned once, not once per address.
+  std::vector<Dwarf_Die> ScopesAt(Dwarf_Die* cu, Dwarf_Addr address);
+  std::unordered_map<Dwarf_Off, std::vector<FunctionRange>> unit_functions_;  // by unit DIE offset, sorted
 };
 
 Dwarf_Die* Symbolizer::Module::CompileUnitAt(Dwarf_Addr pc, Dwarf_Addr* cu_bias, Dwarf_Die* storage) {
@@ -233,6 +266,48 @@ Dwarf_Die* Symbolizer::Module::CompileUnitAt(Dwarf_Addr pc, Dwarf_Addr* cu_bias,
                                 [](Dwarf_Addr value, const UnitRange& range) { return value < range.start; });
   if (after == unit_ranges_.begin() || address >= std::prev(after)->end) return nullptr;
   return dwarf_offdie(dwarf, std::prev(after)->unit, storage);
+}
+
+std::vector<Dwarf_Die> Symbolizer::Module::ScopesAt(Dwarf_Die* cu, Dwarf_Addr address) {
+  std::vector<Dwarf_Die> chain;
+  const Dwarf_Off unit = dwarf_dieoffset(cu);
+  auto indexed = unit_functions_.find(unit);
+  if (indexed == unit_functions_.end()) {
+    // dwarf_getscopes finds the innermost scope, dwarf_getscopes_die its concrete parents (it follows dwz's
+    // imported units, which the index does not).
+    Dwarf_Die* scopes = nullptr;
+    int count = dwarf_getscopes(cu, address, &scopes);
+    Dwarf_Die innermost;
+    if (count > 0) innermost = scopes[0];
+    free(scopes);
+    if (count > 0) {
+      scopes = nullptr;
+      count = dwarf_getscopes_die(&innermost, &scopes);
+      chain.assign(scopes, scopes + std::max(count, 0));
+      free(scopes);
+      return chain;
+    }
+    std::vector<FunctionRange> functions;
+    IndexFunctions(cu, &functions);
+    std::sort(functions.begin(), functions.end(),
+              [](const FunctionRange& a, const FunctionRange& b) { return a.start < b.start; });
+    indexed = unit_functions_.emplace(unit, std::move(functions)).first;
+  }
+  const std::vector<FunctionRange>& functions = indexed->second;
+  // The innermost function holding the address: a nested one starts inside its parent, so the last start at
+  // or below the address whose range still holds it.
+  auto after = std::upper_bound(functions.begin(), functions.end(), address,
+                                [](Dwarf_Addr value, const FunctionRange& range) { return value < range.start; });
+  Dwarf_Addr unused_bias = 0;
+  Dwarf* dwarf = dwfl_module_getdwarf(module, &unused_bias);
+  for (auto it = after; it != functions.begin() && dwarf != nullptr;) {
+    --it;
+    if (address >= it->end) continue;
+    Dwarf_Die function;
+    if (dwarf_offdie(dwarf, it->die, &function) == nullptr) break;
+    return ScopesWithin(function, address);
+  }
+  return chain;
 }
 
 const char* Symbolizer::Module::SymbolName(Dwarf_Addr pc) {
@@ -288,22 +363,14 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
   // A return address points after the call; the call instruction (and its line) is one byte before.
   const Dwarf_Addr pc = bias + (file_address > 0 ? file_address - 1 : 0);
 
-  // The chain of function scopes at pc, innermost first (eu-addr2line -i does the same): dwarf_getscopes
-  // finds the innermost scope, dwarf_getscopes_die walks its concrete parents, so each inlined subroutine is
-  // followed by the function it was inlined into, whose line is the inlined one's call site.
+  // The chain of function scopes at pc, innermost first (eu-addr2line -i does the same): each inlined
+  // subroutine is followed by the function it was inlined into, whose line is the inlined one's call site.
   Dwarf_Addr cu_bias = 0;
   Dwarf_Die cu_storage;
   Dwarf_Die* cu = detail == Detail::kFull ? CompileUnitAt(pc, &cu_bias, &cu_storage) : nullptr;
   if (cu != nullptr) {
-    Dwarf_Die* scopes = nullptr;
-    int count = dwarf_getscopes(cu, pc - cu_bias, &scopes);
-    Dwarf_Die innermost;
-    bool found = count > 0;
-    if (found) innermost = scopes[0];
-    free(scopes);
-    scopes = nullptr;
-    if (!found) found = FindInnermostScope(cu, pc - cu_bias, &innermost);
-    count = found ? dwarf_getscopes_die(&innermost, &scopes) : 0;
+    std::vector<Dwarf_Die> scopes = ScopesAt(cu, pc - cu_bias);
+    const int count = static_cast<int>(scopes.size());
     Dwarf_Files* files = nullptr;
     if (count > 0 && dwarf_getsrcfiles(cu, &files, nullptr) != 0) files = nullptr;
     for (int i = 0; i < count; ++i) {
@@ -330,7 +397,6 @@ std::vector<Frame> Symbolizer::Module::Lookup(uint64_t file_address, Detail deta
       frames.push_back(std::move(frame));
       if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) break;  // the real function ends the chain
     }
-    free(scopes);
   }
   if (frames.empty()) {
     // No debug info for pc, or none asked for: the symbol table (.symtab, or .dynsym of a stripped library)
