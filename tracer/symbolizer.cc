@@ -295,12 +295,14 @@ std::vector<Dwarf_Die> Symbolizer::Module::ScopesAt(Dwarf_Die* cu, Dwarf_Addr ad
   }
   const std::vector<FunctionRange>& functions = indexed->second;
   // The innermost function holding the address: a nested one starts inside its parent, so the last start at
-  // or below the address whose range still holds it.
+  // or below the address whose range still holds it, a few steps back at most (an address between functions
+  // must not walk the whole unit).
   auto after = std::upper_bound(functions.begin(), functions.end(), address,
                                 [](Dwarf_Addr value, const FunctionRange& range) { return value < range.start; });
   Dwarf_Addr unused_bias = 0;
   Dwarf* dwarf = dwfl_module_getdwarf(module, &unused_bias);
-  for (auto it = after; it != functions.begin() && dwarf != nullptr;) {
+  constexpr int kMaxStepsBack = 16;
+  for (auto it = after; it != functions.begin() && after - it < kMaxStepsBack && dwarf != nullptr;) {
     --it;
     if (address >= it->end) continue;
     Dwarf_Die function;
