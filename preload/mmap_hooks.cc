@@ -1,5 +1,5 @@
-// Interposed mmap/mmap64/munmap/mremap/mprotect (DESIGN.md decision 1): anonymous mappings the program makes
-// are counted apart from the heap, while they are accessible. Calls made under the guard (by the next
+// Interposed mmap/mmap64/munmap/mremap/mprotect/pkey_mprotect (DESIGN.md decision 1): anonymous mappings the
+// program makes are counted apart from the heap, while they are accessible. Calls made under the guard (by the next
 // allocator from inside a counted malloc, or by memtide itself) pass through uncounted: those bytes are heap,
 // already counted as such. Each of these is a syscall anyway; the accounting adds a spinlocked range-table
 // update, made under the guard: a signal handler's mmap or mprotect that lands while this thread holds the
@@ -38,10 +38,7 @@ void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* addre
   if (!Counting()) {
     if (real != nullptr && memtide::internal::g_real_ready) return real(address, length, protection, flags, fd, offset);
     long result = syscall(SYS_mmap, address, length, protection, flags, fd, offset);
-    if (result < 0 && result > -4096) {
-      errno = static_cast<int>(-result);
-      return MAP_FAILED;
-    }
+    if (result == -1) return MAP_FAILED;  // syscall() has set errno
     return reinterpret_cast<void*>(result);
   }
   void* result = real(address, length, protection, flags, fd, offset);
@@ -52,6 +49,28 @@ void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* addre
     errno = saved_errno;
   }
   return result;
+}
+
+// mprotect and pkey_mprotect: the same accounting; pkey_mprotect with key -1 is mprotect.
+int ProtectCounted(void* address, size_t length, int protection, int key, bool with_key) {
+  auto call = [&]() -> int {
+    if (!with_key && memtide::internal::g_real_ready) return g_real.mprotect(address, length, protection);
+    if (with_key && memtide::internal::g_real_ready && g_real.pkey_mprotect != nullptr) {
+      return g_real.pkey_mprotect(address, length, protection, key);
+    }
+    // syscall() returns -1 with errno set on failure.
+    return static_cast<int>(with_key ? syscall(SYS_pkey_mprotect, address, length, protection, key)
+                                     : syscall(SYS_mprotect, address, length, protection));
+  };
+  if (!Counting()) return call();
+  int status = call();
+  if (status == 0) {
+    int saved_errno = errno;
+    ScopedGuard guard;
+    RecordProtection(reinterpret_cast<uintptr_t>(address), length, protection != PROT_NONE);
+    errno = saved_errno;
+  }
+  return status;
 }
 
 }  // namespace
@@ -90,10 +109,7 @@ MEMTIDE_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_len
   if (!Counting()) {
     if (memtide::internal::g_real_ready) return g_real.mremap(old_address, old_length, new_length, flags, new_address);
     long result = syscall(SYS_mremap, old_address, old_length, new_length, flags, new_address);
-    if (result < 0 && result > -4096) {
-      errno = static_cast<int>(-result);
-      return MAP_FAILED;
-    }
+    if (result == -1) return MAP_FAILED;  // syscall() has set errno
     return reinterpret_cast<void*>(result);
   }
   void* result = g_real.mremap(old_address, old_length, new_length, flags, new_address);
@@ -111,16 +127,9 @@ MEMTIDE_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_len
 }
 
 MEMTIDE_EXPORT int mprotect(void* address, size_t length, int protection) {
-  if (!Counting()) {
-    if (memtide::internal::g_real_ready) return g_real.mprotect(address, length, protection);
-    return static_cast<int>(syscall(SYS_mprotect, address, length, protection));
-  }
-  int status = g_real.mprotect(address, length, protection);
-  if (status == 0) {
-    int saved_errno = errno;
-    ScopedGuard guard;
-    RecordProtection(reinterpret_cast<uintptr_t>(address), length, protection != PROT_NONE);
-    errno = saved_errno;
-  }
-  return status;
+  return ProtectCounted(address, length, protection, -1, false);
+}
+
+MEMTIDE_EXPORT int pkey_mprotect(void* address, size_t length, int protection, int key) {
+  return ProtectCounted(address, length, protection, key, true);
 }

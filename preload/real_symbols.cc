@@ -99,6 +99,7 @@ void ResolveAll() {
   Resolve(r.munmap, "munmap", true);
   Resolve(r.mremap, "mremap", true);
   Resolve(r.mprotect, "mprotect", true);
+  Resolve(r.pkey_mprotect, "pkey_mprotect", false);
   Resolve(r.exit_now, "_exit", true);
   Resolve(r.exit_now_c99, "_Exit", false);
   Resolve(r.pipe2, "pipe2", false);

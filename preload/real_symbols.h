@@ -32,6 +32,7 @@ struct RealSymbols {
   int (*munmap)(void*, size_t);
   void* (*mremap)(void*, size_t, size_t, int, ...);
   int (*mprotect)(void*, size_t, int);
+  int (*pkey_mprotect)(void*, size_t, int, int);  // null: the hook makes the system call
   void (*exit_now)(int);      // _exit
   void (*exit_now_c99)(int);  // _Exit
   int (*pipe2)(int*, int);    // pipe_hooks.cc; null: the hooks make the system call

@@ -1,8 +1,11 @@
 /* End-to-end program: anonymous mappings the program makes (mmap, mmap64, mremap, private or shared)
  * are counted in mmap_current_bytes, rounded up to pages, exactly; munmap of part of one subtracts that
- * part; file mappings are not counted; a PROT_NONE reservation counts only the parts mprotect makes
- * accessible (the way JVMs and V8 reserve and commit); the heap counters do not move. Output: "ok". */
+ * part; file mappings are not counted; a PROT_NONE reservation counts only the parts mprotect (or
+ * pkey_mprotect) makes accessible (the way JVMs and V8 reserve and commit); the heap counters do not move.
+ * Output: "ok". */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "e2e_check.h"
@@ -90,8 +93,16 @@ int main(void) {
   Expect("mmap MAP_FIXED PROT_NONE over 1 page", -(int64_t)g_page);
   E2E_CHECK(mprotect(r + 17 * g_page, g_page, PROT_READ) == 0, "mprotect failed");
   Expect("mprotect read-write to read-only", 0);
+  /* pkey_mprotect with the default key (-1) is mprotect, and counted the same. */
+  int64_t opened_by_key = 0;
+  if (pkey_mprotect(r + 30 * g_page, 2 * g_page, PROT_READ | PROT_WRITE, -1) == 0) {
+    opened_by_key = (int64_t)(2 * g_page);
+  } else {
+    E2E_CHECK(errno == ENOSYS, "pkey_mprotect failed: %s", strerror(errno));  /* a kernel without it */
+  }
+  Expect("pkey_mprotect of 2 pages to read-write", opened_by_key);
   E2E_CHECK(munmap(r, reserve) == 0, "munmap of the reservation failed");
-  Expect("munmap of the reservation", -(int64_t)g_page);
+  Expect("munmap of the reservation", -(int64_t)g_page - opened_by_key);
 
   E2E_CHECK(munmap(c, g_page) == 0 && munmap(shared, 12001) == 0, "munmap failed");
   Expect("munmap of everything", -(int64_t)(4 * g_page));
