@@ -1,8 +1,8 @@
 // Anonymous-mapping accounting: which address ranges the program mapped anonymously through the interposed
 // mmap/mremap, and which of them are accessible (mprotect), so that munmap (whole or partial), MAP_FIXED
-// replacement, mremap and mprotect add and subtract exactly what they change. Called from the mmap hooks (a syscall each already: a spinlock here costs nothing
-// measurable) and read by the monitor thread. Never allocates from the heap: the range table lives in pages
-// mapped with the raw syscall.
+// replacement, mremap and mprotect add and subtract exactly what they change. Called from the mmap hooks (a
+// syscall each already: a spinlock here costs nothing measurable) and read by the monitor thread. Never
+// allocates from the heap: the range table lives in pages mapped with the raw syscall.
 #ifndef MEMTIDE_PRELOAD_MMAP_ACCOUNTING_H_
 #define MEMTIDE_PRELOAD_MMAP_ACCOUNTING_H_
 
