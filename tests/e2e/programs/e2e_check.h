@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Writes one formatted line (at most 511 bytes) to fd without allocating. */
@@ -56,6 +57,13 @@ static inline void E2eWriteLine(int fd, const char *format, ...) {
   do {                                  \
     if (!(cond)) E2E_FAIL(__VA_ARGS__); \
   } while (0)
+
+/* Seconds on the monotonic clock, for programs that loop for a while. */
+static inline double E2eNowSeconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* The preload must have bound the weak API symbols (the program runs under LD_PRELOAD). */
 static inline void E2eRequireApi(void) {

@@ -4,7 +4,6 @@
  * lazily from a hook (segment creation, option parsing, thread start) happens inside the loop.
  * Output: "ok iterations=<n>". */
 #include <errno.h>
-#include <time.h>
 
 #include "e2e_check.h"
 
@@ -16,17 +15,11 @@
 
 enum { kSentinelErrno = 4242 };
 
-static double Now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int main(void) {
   E2eRequireApi();
-  double start = Now();
+  double start = E2eNowSeconds();
   int iteration = 0;
-  for (; iteration < 100 || Now() - start < 0.3; ++iteration) {
+  for (; iteration < 100 || E2eNowSeconds() - start < 0.3; ++iteration) {
     errno = kSentinelErrno;
     void *a = malloc(11001);
     CHECK_ERRNO("malloc");

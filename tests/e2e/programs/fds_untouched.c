@@ -16,12 +16,6 @@
 
 enum { kLowestChecked = 3, kHighestChecked = 1023 };
 
-static double Now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int main(void) {
   E2eRequireApi();
   /* Whatever the parent left open stays out of the check. */
@@ -29,9 +23,9 @@ int main(void) {
   for (int fd = kLowestChecked; fd <= kHighestChecked; ++fd) inherited[fd] = fcntl(fd, F_GETFD) >= 0;
   const char* directory = getenv("MEMTIDE_DIR");
   E2E_CHECK(directory != NULL, "MEMTIDE_DIR is not set");
-  const double start = Now();
+  const double start = E2eNowSeconds();
   long scans = 0;
-  for (int segment_seen = 0; !segment_seen || Now() - start < 0.5; ++scans) {
+  for (int segment_seen = 0; !segment_seen || E2eNowSeconds() - start < 0.5; ++scans) {
     char target[256];
     const int fd = FirstNewDescriptor(inherited, kLowestChecked, kHighestChecked, target, sizeof(target));
     if (fd >= 0) {
@@ -45,7 +39,7 @@ int main(void) {
     E2eEscape(block);
     free(block);
     if (!segment_seen) segment_seen = SegmentFileExists(directory);
-    E2E_CHECK(Now() - start < 10, "no segment in %s after 10 s", directory);
+    E2E_CHECK(E2eNowSeconds() - start < 10, "no segment in %s after 10 s", directory);
   }
   E2eWriteLine(1, "ok scans=%ld", scans);
   return 0;

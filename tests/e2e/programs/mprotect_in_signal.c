@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include "e2e_check.h"
 
@@ -21,12 +20,6 @@ static void OnAlarm(int signal_number) {
   g_signals = g_signals + 1;
 }
 
-static double Now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int main(void) {
   E2eRequireApi();
   struct memtide_heap_stats start = E2eStats();
@@ -39,8 +32,8 @@ int main(void) {
   sigaction(SIGALRM, &action, NULL);
   struct itimerval every = {{0, 50}, {0, 50}};
   setitimer(ITIMER_REAL, &every, NULL);
-  double began = Now();
-  for (int i = 0; Now() - began < 0.3 || g_signals < 100; ++i) {
+  double began = E2eNowSeconds();
+  for (int i = 0; E2eNowSeconds() - began < 0.3 || g_signals < 100; ++i) {
     mprotect(pages + (i % 64) * 4096, 4096, PROT_READ | PROT_WRITE);
     mprotect(pages + ((i + 32) % 64) * 4096, 4096, PROT_NONE);
   }
