@@ -87,24 +87,18 @@ int MarkedLine(const std::string& mark) {
 
 std::string Basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
-TEST_CASE("a return address names its function, file and line exactly") {
-  Located where = Locate(fixture::DirectCaller());
-  Symbolizer symbolizer;
+// The frames of the fixture's call on the line marked direct_call, whichever compiler built the library.
+const std::vector<Frame>& CheckDirectCall(Symbolizer& symbolizer, const Located& where) {
   const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset);
   REQUIRE(frames.size() == 1);
   CHECK(frames[0].function == "fixture::DirectCaller()");
   CHECK(Basename(frames[0].file) == "symbolizer_fixture.cc");
   CHECK(frames[0].line == MarkedLine("direct_call"));
-  CHECK(frames[0].module == Basename(where.path));
-  CHECK(frames[0].module_path == where.path);
-  CHECK(frames[0].address == where.offset);  // the recorded address, not the one looked up
-  // Cached: the same frames, not a new lookup.
-  CHECK(&symbolizer.Symbolize(where.path, "", where.offset) == &frames);
+  return frames;
 }
 
-TEST_CASE("an inlined function is its own frame, then the function it was inlined into at the call site") {
-  Located where = Locate(fixture::OuterFunction(7));
-  Symbolizer symbolizer;
+// The same for the call inside InlinedHelper, inlined into OuterFunction.
+void CheckInlinedCall(Symbolizer& symbolizer, const Located& where) {
   const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset);
   REQUIRE(frames.size() == 2);
   CHECK(frames[0].function.find("InlinedHelper") != std::string::npos);
@@ -114,6 +108,22 @@ TEST_CASE("an inlined function is its own frame, then the function it was inline
   CHECK(Basename(frames[1].file) == "symbolizer_fixture.cc");
   CHECK(frames[1].line == MarkedLine("outer_call"));
   CHECK(frames[1].address == where.offset);
+}
+
+TEST_CASE("a return address names its function, file and line exactly") {
+  Located where = Locate(fixture::DirectCaller());
+  Symbolizer symbolizer;
+  const std::vector<Frame>& frames = CheckDirectCall(symbolizer, where);
+  CHECK(frames[0].module == Basename(where.path));
+  CHECK(frames[0].module_path == where.path);
+  CHECK(frames[0].address == where.offset);  // the recorded address, not the one looked up
+  // Cached: the same frames, not a new lookup.
+  CHECK(&symbolizer.Symbolize(where.path, "", where.offset) == &frames);
+}
+
+TEST_CASE("an inlined function is its own frame, then the function it was inlined into at the call site") {
+  Symbolizer symbolizer;
+  CheckInlinedCall(symbolizer, Locate(fixture::OuterFunction(7)));
 }
 
 // clang writes no .debug_aranges unless asked and nests each function's definition in its namespace's DIE;
@@ -129,18 +139,8 @@ TEST_CASE("a clang-built library: file, line and inlined frames as for gcc's") {
   Located where = Locate(direct());
   REQUIRE(Basename(where.path) == "libsymbolizer_fixture_clang.so");
   Symbolizer symbolizer;
-  const std::vector<Frame>& frames = symbolizer.Symbolize(where.path, "", where.offset);
-  REQUIRE(frames.size() == 1);
-  CHECK(frames[0].function == "fixture::DirectCaller()");
-  CHECK(Basename(frames[0].file) == "symbolizer_fixture.cc");
-  CHECK(frames[0].line == MarkedLine("direct_call"));
-  where = Locate(outer(7));
-  const std::vector<Frame>& inlined = symbolizer.Symbolize(where.path, "", where.offset);
-  REQUIRE(inlined.size() == 2);
-  CHECK(inlined[0].function.find("InlinedHelper") != std::string::npos);
-  CHECK(inlined[0].line == MarkedLine("inlined_call"));
-  CHECK(inlined[1].function == "fixture::OuterFunction(int)");
-  CHECK(inlined[1].line == MarkedLine("outer_call"));
+  CheckDirectCall(symbolizer, where);
+  CheckInlinedCall(symbolizer, Locate(outer(7)));
   dlclose(library);
 }
 
