@@ -98,31 +98,52 @@ std::string DieFunctionName(Dwarf_Die* die) {
   return Demangle(name);
 }
 
-// An address range of a function and the offset of its DIE, for the per-unit index below.
-struct FunctionRange {
-  Dwarf_Addr start;
+// An address range of a DIE (a unit or a function) and the DIE's offset, for the indexes below, which
+// libdw 0.188 lacks for clang's and rustc's debug info.
+struct DieRange {
+  Dwarf_Addr start;  // dwarf addresses (dwfl address - the dwarf bias)
   Dwarf_Addr end;
   Dwarf_Off die;
 };
+
+void AddRanges(Dwarf_Die* die, std::vector<DieRange>* ranges) {
+  Dwarf_Addr base = 0, start = 0, end = 0;
+  for (ptrdiff_t at = 0; (at = dwarf_ranges(die, at, &base, &start, &end)) > 0;) {
+    if (start < end) ranges->push_back({start, end, dwarf_dieoffset(die)});
+  }
+}
+
+void SortByStart(std::vector<DieRange>* ranges) {
+  std::sort(ranges->begin(), ranges->end(), [](const DieRange& a, const DieRange& b) { return a.start < b.start; });
+}
+
+// The range holding `address` in `ranges` (sorted): the last one starting at or below it that still holds it,
+// looking at most `steps_back` ranges back (a nested function starts inside its parent; an address between
+// ranges must not walk the whole list). Null when none does.
+const DieRange* RangeHolding(const std::vector<DieRange>& ranges, Dwarf_Addr address, int steps_back) {
+  auto after = std::upper_bound(ranges.begin(), ranges.end(), address,
+                                [](Dwarf_Addr value, const DieRange& range) { return value < range.start; });
+  for (auto it = after; it != ranges.begin() && after - it < steps_back;) {
+    --it;
+    if (address < it->end) return &*it;
+  }
+  return nullptr;
+}
 
 // Every function (DW_TAG_subprogram with an address range) under `parent`, also inside namespaces, types and
 // other functions. dwarf_getscopes (elfutils 0.188) does not look inside DIEs that have no address range,
 // such as a DW_TAG_namespace, and rustc and clang put a function's definition in its namespace's DIE (gcc puts
 // it at the unit's top level): no scope was found for such code, which left the symbol table's name beside the
 // innermost inlined callee's line ("leak::main alloc.rs:95").
-void IndexFunctions(Dwarf_Die* parent, std::vector<FunctionRange>* functions) {
+void IndexFunctions(Dwarf_Die* parent, std::vector<DieRange>* functions) {
   Dwarf_Die child;
   if (dwarf_child(parent, &child) != 0) return;
   do {
     switch (dwarf_tag(&child)) {
-      case DW_TAG_subprogram: {
-        Dwarf_Addr base = 0, start = 0, end = 0;
-        for (ptrdiff_t at = 0; (at = dwarf_ranges(&child, at, &base, &start, &end)) > 0;) {
-          if (start < end) functions->push_back({start, end, dwarf_dieoffset(&child)});
-        }
+      case DW_TAG_subprogram:
+        AddRanges(&child, functions);
         IndexFunctions(&child, functions);  // a local class's methods, a closure
         break;
-      }
       case DW_TAG_namespace:
       case DW_TAG_module:
       case DW_TAG_structure_type:
@@ -226,19 +247,14 @@ struct Symbolizer::Module {
   // clang-built program had no file, line or inlined call. Without an answer from it, the units' own
   // address ranges are read once per module and searched.
   Dwarf_Die* CompileUnitAt(Dwarf_Addr pc, Dwarf_Addr* cu_bias, Dwarf_Die* storage);
-  struct UnitRange {
-    Dwarf_Addr start;  // dwarf addresses (dwfl address - the dwarf bias)
-    Dwarf_Addr end;
-    Dwarf_Off unit;    // the unit DIE's offset
-  };
-  std::vector<UnitRange> unit_ranges_;  // sorted by start
+  std::vector<DieRange> unit_ranges_;  // sorted by start
   bool unit_ranges_read_ = false;
 
   // The scopes at `address` (a dwarf address in `cu`), innermost first: libdw's search, else this module's
   // index of the unit's functions (IndexFunctions), built at the unit's first miss and kept, so that a unit
   // where libdw's search fails is scanned once, not once per address.
   std::vector<Dwarf_Die> ScopesAt(Dwarf_Die* cu, Dwarf_Addr address);
-  std::unordered_map<Dwarf_Off, std::vector<FunctionRange>> unit_functions_;  // by unit DIE offset, sorted
+  std::unordered_map<Dwarf_Off, std::vector<DieRange>> unit_functions_;  // by unit DIE offset, sorted
 };
 
 Dwarf_Die* Symbolizer::Module::CompileUnitAt(Dwarf_Addr pc, Dwarf_Addr* cu_bias, Dwarf_Die* storage) {
@@ -251,25 +267,16 @@ Dwarf_Die* Symbolizer::Module::CompileUnitAt(Dwarf_Addr pc, Dwarf_Addr* cu_bias,
     Dwarf_Die unit_die;
     uint8_t unit_type = 0;
     while (dwarf_get_units(dwarf, unit, &unit, nullptr, &unit_type, &unit_die, nullptr) == 0) {
-      if (unit_type != DW_UT_compile && unit_type != DW_UT_partial) continue;
-      Dwarf_Addr base = 0, start = 0, end = 0;
-      for (ptrdiff_t at = 0; (at = dwarf_ranges(&unit_die, at, &base, &start, &end)) > 0;) {
-        if (start < end) unit_ranges_.push_back({start, end, dwarf_dieoffset(&unit_die)});
-      }
+      if (unit_type == DW_UT_compile || unit_type == DW_UT_partial) AddRanges(&unit_die, &unit_ranges_);
     }
-    std::sort(unit_ranges_.begin(), unit_ranges_.end(),
-              [](const UnitRange& a, const UnitRange& b) { return a.start < b.start; });
+    SortByStart(&unit_ranges_);
   }
-  const Dwarf_Addr address = pc - *cu_bias;
-  // The last range starting at or below the address; ranges of distinct units do not overlap.
-  auto after = std::upper_bound(unit_ranges_.begin(), unit_ranges_.end(), address,
-                                [](Dwarf_Addr value, const UnitRange& range) { return value < range.start; });
-  if (after == unit_ranges_.begin() || address >= std::prev(after)->end) return nullptr;
-  return dwarf_offdie(dwarf, std::prev(after)->unit, storage);
+  // Ranges of distinct units do not overlap: the last one starting at or below the address, or none.
+  const DieRange* unit = RangeHolding(unit_ranges_, pc - *cu_bias, 1);
+  return unit != nullptr ? dwarf_offdie(dwarf, unit->die, storage) : nullptr;
 }
 
 std::vector<Dwarf_Die> Symbolizer::Module::ScopesAt(Dwarf_Die* cu, Dwarf_Addr address) {
-  std::vector<Dwarf_Die> chain;
   const Dwarf_Off unit = dwarf_dieoffset(cu);
   auto indexed = unit_functions_.find(unit);
   if (indexed == unit_functions_.end()) {
@@ -283,33 +290,24 @@ std::vector<Dwarf_Die> Symbolizer::Module::ScopesAt(Dwarf_Die* cu, Dwarf_Addr ad
     if (count > 0) {
       scopes = nullptr;
       count = dwarf_getscopes_die(&innermost, &scopes);
-      chain.assign(scopes, scopes + std::max(count, 0));
+      std::vector<Dwarf_Die> chain(scopes, scopes + std::max(count, 0));
       free(scopes);
       return chain;
     }
-    std::vector<FunctionRange> functions;
+    std::vector<DieRange> functions;
     IndexFunctions(cu, &functions);
-    std::sort(functions.begin(), functions.end(),
-              [](const FunctionRange& a, const FunctionRange& b) { return a.start < b.start; });
+    SortByStart(&functions);
     indexed = unit_functions_.emplace(unit, std::move(functions)).first;
   }
-  const std::vector<FunctionRange>& functions = indexed->second;
-  // The innermost function holding the address: a nested one starts inside its parent, so the last start at
-  // or below the address whose range still holds it, a few steps back at most (an address between functions
-  // must not walk the whole unit).
-  auto after = std::upper_bound(functions.begin(), functions.end(), address,
-                                [](Dwarf_Addr value, const FunctionRange& range) { return value < range.start; });
+  // The innermost function holding the address: nested functions lie inside their parent, a few entries back.
+  const DieRange* function_range = RangeHolding(indexed->second, address, 16);
   Dwarf_Addr unused_bias = 0;
   Dwarf* dwarf = dwfl_module_getdwarf(module, &unused_bias);
-  constexpr int kMaxStepsBack = 16;
-  for (auto it = after; it != functions.begin() && after - it < kMaxStepsBack && dwarf != nullptr;) {
-    --it;
-    if (address >= it->end) continue;
-    Dwarf_Die function;
-    if (dwarf_offdie(dwarf, it->die, &function) == nullptr) break;
-    return ScopesWithin(function, address);
+  Dwarf_Die function;
+  if (function_range == nullptr || dwarf == nullptr || dwarf_offdie(dwarf, function_range->die, &function) == nullptr) {
+    return {};
   }
-  return chain;
+  return ScopesWithin(function, address);
 }
 
 const char* Symbolizer::Module::SymbolName(Dwarf_Addr pc) {
