@@ -183,13 +183,13 @@ TEST_CASE("entries left unnamed read their first site's frames, and fold as name
   REQUIRE(unnamed.ok());
   ClassifyLeaks(LeakSuppressions(), &*whole);
   ClassifyLeaks(LeakSuppressions(), &*unnamed, 0);
-  auto same_frames = [&](const std::vector<StackTotal>& lists, const std::vector<StackTotal>& named) {
-    REQUIRE(lists.size() == named.size());
-    REQUIRE_FALSE(lists.empty());
-    for (size_t i = 0; i < lists.size(); ++i) {
-      CHECK(lists[i].stack.empty());
+  auto same_frames = [&](const std::vector<StackTotal>& entries, const std::vector<StackTotal>& named) {
+    REQUIRE(entries.size() == named.size());
+    REQUIRE_FALSE(entries.empty());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      CHECK(entries[i].stack.empty());
       Stack read;
-      for (const Frame* frame : EntryFrames(*unnamed, lists[i])) read.push_back(*frame);
+      for (const Frame* frame : EntryFrames(*unnamed, entries[i])) read.push_back(*frame);
       CHECK(StackKey(read) == StackKey(named[i].stack));
     }
   };
