@@ -33,6 +33,16 @@ namespace {
 // Before the real symbols are known (or while dlsym itself runs) the kernel is the next definition.
 bool Counting() { return EnsureRealSymbols() && tls_state.guard_depth == 0; }
 
+// Runs a table update after a successful call: under the guard (see the top of this file), leaving errno as
+// the real call set it.
+template <typename Update>
+void RecordUnderGuard(Update update) {
+  int saved_errno = errno;
+  ScopedGuard guard;
+  update();
+  errno = saved_errno;
+}
+
 void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* address, size_t length, int protection,
                  int flags, int fd, off_t offset) {
   if (!Counting()) {
@@ -43,10 +53,9 @@ void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* addre
   }
   void* result = real(address, length, protection, flags, fd, offset);
   if (result != MAP_FAILED) {
-    int saved_errno = errno;
-    ScopedGuard guard;
-    RecordMapping(reinterpret_cast<uintptr_t>(result), length, (flags & MAP_ANONYMOUS) != 0, protection != PROT_NONE);
-    errno = saved_errno;
+    RecordUnderGuard([&] {
+      RecordMapping(reinterpret_cast<uintptr_t>(result), length, (flags & MAP_ANONYMOUS) != 0, protection != PROT_NONE);
+    });
   }
   return result;
 }
@@ -65,10 +74,7 @@ int ProtectCounted(void* address, size_t length, int protection, int key, bool w
   if (!Counting()) return call();
   int status = call();
   if (status == 0) {
-    int saved_errno = errno;
-    ScopedGuard guard;
-    RecordProtection(reinterpret_cast<uintptr_t>(address), length, protection != PROT_NONE);
-    errno = saved_errno;
+    RecordUnderGuard([&] { RecordProtection(reinterpret_cast<uintptr_t>(address), length, protection != PROT_NONE); });
   }
   return status;
 }
@@ -89,12 +95,7 @@ MEMTIDE_EXPORT int munmap(void* address, size_t length) {
     return static_cast<int>(syscall(SYS_munmap, address, length));
   }
   int status = g_real.munmap(address, length);
-  if (status == 0) {
-    int saved_errno = errno;
-    ScopedGuard guard;
-    RecordUnmapping(reinterpret_cast<uintptr_t>(address), length);
-    errno = saved_errno;
-  }
+  if (status == 0) RecordUnderGuard([&] { RecordUnmapping(reinterpret_cast<uintptr_t>(address), length); });
   return status;
 }
 
@@ -113,15 +114,14 @@ MEMTIDE_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_len
     return reinterpret_cast<void*>(result);
   }
   void* result = g_real.mremap(old_address, old_length, new_length, flags, new_address);
-  if (result != MAP_FAILED) {
-    int saved_errno = errno;
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
-    ScopedGuard guard;
-    RecordRemapping(reinterpret_cast<uintptr_t>(old_address), old_length, reinterpret_cast<uintptr_t>(result),
-                    new_length, (flags & MREMAP_DONTUNMAP) != 0);
-    errno = saved_errno;
+  if (result != MAP_FAILED) {
+    RecordUnderGuard([&] {
+      RecordRemapping(reinterpret_cast<uintptr_t>(old_address), old_length, reinterpret_cast<uintptr_t>(result),
+                      new_length, (flags & MREMAP_DONTUNMAP) != 0);
+    });
   }
   return result;
 }
