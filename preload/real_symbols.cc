@@ -102,7 +102,6 @@ void ResolveAll() {
   Resolve(r.pkey_mprotect, "pkey_mprotect", false);
   Resolve(r.exit_now, "_exit", true);
   Resolve(r.exit_now_c99, "_Exit", false);
-  Resolve(r.pipe2, "pipe2", false);
   if (r.mmap64 == nullptr) r.mmap64 = r.mmap;
   if (r.exit_now_c99 == nullptr) r.exit_now_c99 = r.exit_now;
   // An optional entry point the next allocator lacks resolves to a later library's (glibc's pvalloc under

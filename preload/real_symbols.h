@@ -35,7 +35,6 @@ struct RealSymbols {
   int (*pkey_mprotect)(void*, size_t, int, int);  // null: the hook makes the system call
   void (*exit_now)(int);      // _exit
   void (*exit_now_c99)(int);  // _Exit
-  int (*pipe2)(int*, int);    // pipe_hooks.cc; null: the hooks make the system call
 };
 
 // Filled before g_real_ready becomes true, never changed afterwards.

@@ -8,8 +8,8 @@
 
 #include "dlclose_hook.h"
 #include "heap_counters.h"
+#include "libunwind_descriptors.h"
 #include "log.h"
-#include "pipe_hooks.h"
 #include "private_descriptors.h"
 #include "real_symbols.h"
 #include "thread_state.h"
@@ -74,8 +74,9 @@ void StartTracerModule(const Options& options) {
     Log("MEMTIDE_TRACE={}: {} has no {}; tracing is off", ModeName(options.trace), module_path, MEMTIDE_TRACER_ENTRY);
     return;
   }
-  // libunwind came with the module (its dependency); the module first unwinds in start().
-  MoveLibunwindPipesHigh(dlsym(module, "unw_backtrace"));
+  // libunwind came with the module (its dependency); the module first unwinds in start(), where libunwind
+  // opens its memory-check pipe.
+  KeepLibunwindOutOfDescriptors(dlsym(module, "unw_backtrace"));
 
   MemtideTracerConfig config{};
   config.abi_version = MEMTIDE_TRACER_ABI_VERSION;

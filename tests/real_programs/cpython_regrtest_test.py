@@ -1,6 +1,8 @@
 """CPython's own regression tests, plain and under the preload: the per-test results must be the same.
 
-Usage: /usr/bin/python3 -I cpython_regrtest_test.py PRELOAD [TEST_MODULE...]
+Usage: /usr/bin/python3 -I cpython_regrtest_test.py PRELOAD [REGRTEST_ARGUMENT...]
+(test modules, and regrtest's own options such as -m PATTERN). With MEMTIDE_TRACE set (sample or full), the
+preload run traces at that mode, with the leak text at exit off (it would change what tests read from stderr).
 
 Runs `python3 -m test --junit-xml` over a subset that leans on what an allocator interposer can break
 (threads, fork, subprocess, signals, mmap, os) once without and once with LD_PRELOAD=PRELOAD, in the same
@@ -44,6 +46,9 @@ def clean_env(scratch, preload):
     }
     if preload:
         env["LD_PRELOAD"] = preload
+        if os.environ.get("MEMTIDE_TRACE"):
+            env["MEMTIDE_TRACE"] = os.environ["MEMTIDE_TRACE"]
+            env["MEMTIDE_LEAK_TOP"] = "0"
     for key in ("HOME", "TMPDIR", "MEMTIDE_DIR"):
         os.makedirs(env[key], exist_ok=True)
     # Like /dev/shm: test_subprocess runs children as other users, which must be able to create their
@@ -110,7 +115,7 @@ def module_of(test_id):
 
 def main():
     if len(sys.argv) < 2:
-        sys.exit("usage: cpython_regrtest_test.py PRELOAD [TEST_MODULE...]")
+        sys.exit("usage: cpython_regrtest_test.py PRELOAD [REGRTEST_ARGUMENT...]")
     preload = os.path.abspath(sys.argv[1])
     modules = sys.argv[2:] or DEFAULT_MODULES
     if not os.path.isfile(preload):

@@ -344,9 +344,9 @@ TEST_CASE("a snapshot file is written outside the program's descriptor table, an
   CHECK(bytes == 6 * (50 * 1000 + 49 * 50 / 2));  // 6 blocks of 1000 + depth bytes at each depth 0..49
 }
 
-TEST_CASE("a traced daemon that closes its descriptors and opens its own files keeps them") {
+TEST_CASE("a traced daemon sees no descriptor of libunwind's, and the files it opens stay its own") {
   TempDir dir;
-  // libunwind for every stack, so its pipe is in use all along.
+  // libunwind for every stack, so its memory checks run all along.
   Run run = RunTraced(dir, {MEMTIDE_TRACE_DAEMON_FILES, dir.File("first.txt"), dir.File("second.txt")},
                       {{"MEMTIDE_TRACE_FAST_UNWIND", "0"}});
   INFO(run.Describe());
@@ -357,6 +357,23 @@ TEST_CASE("a traced daemon that closes its descriptors and opens its own files k
     text << std::ifstream(dir.File(name)).rdbuf();
     CHECK(text.str() == "program data\n");
   }
+}
+
+TEST_CASE("under a seccomp filter that kills process_vm_readv, libunwind checks memory through a pipe above 999") {
+  TempDir dir;
+  Run run = RunTraced(dir,
+                      {MEMTIDE_TRACE_WITHOUT_PROCESS_VM_READV, MEMTIDE_TRACE_DAEMON_FILES, dir.File("first.txt"),
+                       dir.File("second.txt"), "pipe-above-999"},
+                      {{"MEMTIDE_TRACE_FAST_UNWIND", "0"}, {"MEMTIDE_VERBOSE", "1"}});
+  INFO(run.Describe());
+  if (run.result.out.rfind("ok skipped:", 0) == 0) {
+    MESSAGE(run.result.out);
+    return;
+  }
+  CHECK(run.result.exit_code == 0);
+  CHECK(run.result.out.rfind("ok fds ", 0) == 0);
+  CHECK(run.result.err.find("libunwind checks memory through a pipe at descriptor 1000 or above") !=
+        std::string::npos);
 }
 
 TEST_CASE("memtide snapshot of a process that does not trace says so in one line") {

@@ -1,11 +1,16 @@
-/* A traced daemon's own files stay its own. libunwind (memtide's fallback unwinder, the only one with
- * MEMTIDE_TRACE_FAST_UNWIND=0) keeps a pipe for its memory checks; at the program's lowest free numbers a daemon
- * that closes everything above 2 and opens its files would get them back, and libunwind's next check would close
- * them. At the start of main no descriptor in 3..999 may have been opened before main; then the program closes
- * 3.., opens two files of its own (numbers 3 and 4), allocates from 60 stacks (every allocation is unwound),
- * writes a line to each file, and checks both descriptors are still its files. Output: "ok fds 3 4". */
+/* A traced daemon's descriptor table is its own. libunwind (memtide's fallback unwinder, the only one with
+ * MEMTIDE_TRACE_FAST_UNWIND=0) checks memory through a pipe; memtide gives it one that is not in the program's
+ * table. Were it there, a daemon that closes everything above 2 and opens its files would get its numbers back,
+ * and libunwind's next check would read from one of the daemon's files and write into the other; and a program
+ * that lists its descriptors would see two it never opened. At the start of main no close-on-exec descriptor
+ * may be open (inherited ones are not close-on-exec: they survived exec); then the program closes 3.., opens
+ * two files of its own (numbers 3 and 4), allocates from 60 stacks (every allocation is unwound), writes a
+ * line to each file, checks both descriptors are still its files and that nothing else was opened.
+ * Usage: daemon_files FIRST SECOND [pipe-above-999]; with the third argument, descriptors from 1000 on do not
+ * count (where process_vm_readv is refused, memtide gives libunwind a real pipe there). Output: "ok fds 3 4". */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,26 @@ __attribute__((noinline)) static void Nest(int depth, int target) {
   __asm__ volatile("" ::: "memory");
 }
 
+static int g_lowest_ignored = -1; /* descriptors from this number on are not counted; -1: none */
+
+/* The first close-on-exec descriptor other than `mine_a` and `mine_b`, with its target in `target`; -1 if none. */
+static int ForeignDescriptor(int mine_a, int mine_b, char* target, size_t size) {
+  DIR* listing = opendir("/proc/self/fd");
+  if (listing == NULL) return -1;
+  int found = -1;
+  for (struct dirent* entry; found < 0 && (entry = readdir(listing)) != NULL;) {
+    if (entry->d_name[0] == '.') continue;
+    const int fd = atoi(entry->d_name);
+    if (fd == dirfd(listing) || fd == mine_a || fd == mine_b) continue;
+    if (g_lowest_ignored >= 0 && fd >= g_lowest_ignored) continue;
+    const int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) != 0) found = fd;
+  }
+  closedir(listing);
+  if (found >= 0) DescriptorTarget(found, target, size);
+  return found;
+}
+
 static int SameFile(int fd, const char* path) {
   struct stat by_fd, by_path;
   return fstat(fd, &by_fd) == 0 && stat(path, &by_path) == 0 && by_fd.st_ino == by_path.st_ino &&
@@ -35,15 +60,15 @@ static int SameFile(int fd, const char* path) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3) return 2;
-  for (int fd = 3; fd < 1000; ++fd) {
-    /* Inherited descriptors (a test runner's log) survived exec, so they are not close-on-exec: one that is
-     * was opened in this process before main. */
-    const int flags = fcntl(fd, F_GETFD);
-    if (flags < 0 || (flags & FD_CLOEXEC) == 0) continue;
-    char target[256];
-    DescriptorTarget(fd, target, sizeof(target));
-    printf("descriptor %d (%s) was opened before main\n", fd, target);
+  if (argc == 4 && strcmp(argv[3], "pipe-above-999") == 0) {
+    g_lowest_ignored = 1000;
+  } else if (argc != 3) {
+    return 2;
+  }
+  char target[256];
+  int foreign = ForeignDescriptor(-1, -1, target, sizeof(target));
+  if (foreign >= 0) {
+    printf("descriptor %d (%s) was opened before main\n", foreign, target);
     return 1;
   }
   close_range(3, ~0U, 0);
@@ -59,6 +84,11 @@ int main(int argc, char** argv) {
   }
   if (!SameFile(first, argv[1]) || !SameFile(second, argv[2])) {
     printf("descriptors %d and %d are no longer the program's files\n", first, second);
+    return 1;
+  }
+  foreign = ForeignDescriptor(first, second, target, sizeof(target));
+  if (foreign >= 0) {
+    printf("descriptor %d (%s) appeared while the program allocated\n", foreign, target);
     return 1;
   }
   for (int i = 0; i < kStacks; ++i) free(g_kept[i]);
