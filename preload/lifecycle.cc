@@ -122,6 +122,12 @@ __attribute__((constructor)) void InitializeMemtide() {
   }
   SetVerboseLogging(g_options.verbose != 0);
   if (g_options.verbose) LogOptions();
+  if (const char* shadowing = MallocShadowingObject()) {
+    const bool executable = shadowing[0] == '\0';
+    Log("malloc here is {}'s, not libmemtide.so's ({}): the heap it manages is neither counted nor traced, only "
+        "its mappings count, as mmap memory", executable ? "the executable" : shadowing,
+        executable ? "the program links its own allocator" : "put libmemtide.so first in LD_PRELOAD");
+  }
   ConfigureMemoryPolicy(g_options);
   SetFileWorkRunner(RunWithPrivateDescriptors);  // once the monitor has started that thread
   SetLogFileWorkRunner(RunWithPrivateDescriptors);

@@ -19,8 +19,8 @@
 
 #define MEMTIDE_EXPORT extern "C" __attribute__((visibility("default")))
 
-using memtide::internal::EnsureRealSymbols;
 using memtide::internal::g_real;
+using memtide::internal::RealSymbolsResolved;
 using memtide::internal::RecordMapping;
 using memtide::internal::RecordProtection;
 using memtide::internal::RecordRemapping;
@@ -30,8 +30,11 @@ using memtide::internal::tls_state;
 
 namespace {
 
-// Before the real symbols are known (or while dlsym itself runs) the kernel is the next definition.
-bool Counting() { return EnsureRealSymbols() && tls_state.guard_depth == 0; }
+// Before the real symbols are known the kernel is the next definition, and nothing is counted. These hooks
+// never start the resolution themselves: an allocator calls mmap from inside its own initialization, with
+// its init lock held, and resolution may call that allocator's malloc (real_symbols.h). rustc, whose
+// executable defines malloc (jemalloc), hung at start that way.
+bool Counting() { return RealSymbolsResolved() && tls_state.guard_depth == 0; }
 
 // Runs a table update after a successful call: under the guard (see the top of this file), leaving errno as
 // the real call set it.

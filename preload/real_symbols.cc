@@ -169,6 +169,25 @@ bool EnsureRealSymbols() {
   return true;
 }
 
+const char* MallocShadowingObject() {
+  void* called = dlsym(RTLD_DEFAULT, "malloc");
+  // An executable that takes malloc's address without defining it (python3, node) exports an undefined
+  // malloc whose value is its canonical PLT entry, the stub through which it calls the real one, and dlsym
+  // returns that stub. Only a defined symbol is a malloc of the object's own.
+  Dl_info info{};
+  ElfW(Sym)* symbol = nullptr;
+  if (called == nullptr || dladdr1(called, &info, reinterpret_cast<void**>(&symbol), RTLD_DL_SYMENT) == 0 ||
+      symbol == nullptr || symbol->st_shndx == SHN_UNDEF) {
+    return nullptr;
+  }
+  const LoadedObject defining = LoadedObjectOf(called);
+  const LoadedObject self = LoadedObjectOf(reinterpret_cast<const void*>(&MallocShadowingObject));
+  if (defining.identity == nullptr || defining.identity == self.identity) return nullptr;
+  return defining.path != nullptr ? defining.path : "";
+}
+
+bool RealSymbolsResolved() { return g_resolve_state.load(std::memory_order_acquire) == kResolved; }
+
 void* BootstrapAllocate(size_t bytes, size_t alignment) {
   if (alignment < kBootstrapHeader) alignment = kBootstrapHeader;
   size_t used = g_bootstrap_used.load(std::memory_order_relaxed);

@@ -49,8 +49,20 @@ extern bool g_next_is_glibc;
 bool VerifyGlibcChunkHeaders();
 
 // Resolves the symbols if nobody has. Returns false only on the thread that is resolving right now
-// (a recursive call from inside dlsym), which must use the bootstrap arena. Allocation-free itself.
+// (a recursive call from inside dlsym), which must use the bootstrap arena. Allocates through the process's
+// malloc (glibc's dlsym builds an error message for each optional symbol the next objects lack): memtide's
+// own malloc serves that from the bootstrap arena, but an executable that defines malloc itself (rustc's
+// jemalloc) gets the call, so this must never run from inside an allocator: the mmap family checks
+// RealSymbolsResolved instead.
 bool EnsureRealSymbols();
+// Whether resolution has finished (acquire), without starting it.
+bool RealSymbolsResolved();
+
+// The object whose malloc the program calls when that is not memtide's: the executable when it defines malloc
+// itself (a statically linked jemalloc or tcmalloc: rustc, many servers), or a library preloaded before
+// libmemtide.so. Its heap is then invisible to memtide's hooks. Null when memtide's malloc is the one called;
+// "" for an object without a path (the executable).
+const char* MallocShadowingObject();
 
 // The next definition past memtide of a loader function that glibc versions (dlsym, dlclose): dlvsym(RTLD_NEXT)
 // with GLIBC_2.34 first (libc's own since glibc 2.34, found without allocating), then the libdl versions before

@@ -263,6 +263,25 @@ TEST_CASE("startup.allocations_before_main") {
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_CTOR_BEFORE_MAIN}), "ok");
 }
 
+TEST_CASE("startup.an_executable_with_its_own_malloc_runs_and_is_named") {
+  // Counting only, and with every allocation offered to the tracer (which then allocates through it too).
+  for (const char* trace : {"off", "full"}) {
+    TempDir dir;
+    Run run = RunPreloaded(dir, {MEMTIDE_E2E_OWN_ALLOCATOR}, {{"MEMTIDE_TRACE", trace}, {"MEMTIDE_LEAK_TOP", "0"}});
+    INFO("MEMTIDE_TRACE=" << trace);
+    REQUIRE(!run.result.timed_out);
+    CheckSucceeded(run, "ok blocks=");
+    CHECK(run.result.err.find("memtide: malloc here is the executable's, not libmemtide.so's") != std::string::npos);
+  }
+}
+
+TEST_CASE("startup.an_executable_that_takes_mallocs_address_is_counted_and_not_named") {
+  TempDir dir;
+  Run run = RunPreloaded(dir, {MEMTIDE_E2E_MALLOC_ADDRESS});
+  CheckSucceeded(run, "malloc_address ok");
+  CHECK(run.result.err.find("malloc here is") == std::string::npos);
+}
+
 // ---- The allocation API family. ----
 
 TEST_CASE("alloc.calloc_overflow_fails_uncounted") {
