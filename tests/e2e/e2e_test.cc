@@ -258,6 +258,21 @@ TEST_CASE("dlopen.constructor_allocates") {
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_DLOPEN_CTOR, MEMTIDE_E2E_CTOR_ALLOC_LIB}), "ok");
 }
 
+TEST_CASE("startup.dlopen_deepbind_is_named_in_one_line_and_stripped_on_request") {
+  {
+    TempDir dir;
+    Run run = RunPreloaded(dir, {MEMTIDE_E2E_DEEPBIND, "kept"});
+    CheckSucceeded(run, "deepbind ok");
+    CHECK(run.result.err.find("RTLD_DEEPBIND): the library's own malloc and free bypass memtide") !=
+          std::string::npos);
+    CHECK(std::count(run.result.err.begin(), run.result.err.end(), '\n') == 1);
+  }
+  TempDir dir;
+  Run run = RunPreloaded(dir, {MEMTIDE_E2E_DEEPBIND, "stripped"}, {{"MEMTIDE_STRIP_DEEPBIND", "1"}});
+  CheckSucceeded(run, "deepbind ok");
+  CHECK(run.result.err.find("RTLD_DEEPBIND cleared (MEMTIDE_STRIP_DEEPBIND=1)") != std::string::npos);
+}
+
 TEST_CASE("startup.allocations_before_main") {
   TempDir dir;
   CheckSucceeded(RunPreloaded(dir, {MEMTIDE_E2E_CTOR_BEFORE_MAIN}), "ok");
