@@ -123,6 +123,7 @@ __attribute__((constructor)) void InitializeMemtide() {
   SetVerboseLogging(g_options.verbose != 0);
   if (g_options.verbose) LogOptions();
   if (const char* shadowing = MallocShadowingObject()) {
+    NoteHeapHooksBypassed();
     const bool executable = shadowing[0] == '\0';
     Log("malloc here is {}'s, not libmemtide.so's ({}): the heap it manages is neither counted nor traced, only "
         "its mappings count, as mmap memory", executable ? "the executable" : shadowing,

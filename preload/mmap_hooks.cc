@@ -30,11 +30,15 @@ using memtide::internal::tls_state;
 
 namespace {
 
-// Before the real symbols are known the kernel is the next definition, and nothing is counted. These hooks
-// never start the resolution themselves: an allocator calls mmap from inside its own initialization, with
-// its init lock held, and resolution may call that allocator's malloc (real_symbols.h). rustc, whose
-// executable defines malloc (jemalloc), hung at start that way.
-bool Counting() { return RealSymbolsResolved() && tls_state.guard_depth == 0; }
+// Whether this call is the program's own (not memtide's, nor the next allocator's from inside a counted
+// malloc). Symbol resolution is not needed for counting: the range table makes its own system calls.
+bool Counting() { return tls_state.guard_depth == 0; }
+
+// Before the real symbols are known the kernel is the next definition. These hooks never start the
+// resolution themselves: an allocator calls mmap from inside its own initialization, with its init lock
+// held, and resolution may call that allocator's malloc (real_symbols.h). rustc, whose executable defines
+// malloc (jemalloc), hung at start that way.
+bool Resolved() { return RealSymbolsResolved(); }
 
 // Runs a table update after a successful call: under the guard (see the top of this file), leaving errno as
 // the real call set it.
@@ -48,14 +52,14 @@ void RecordUnderGuard(Update update) {
 
 void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* address, size_t length, int protection,
                  int flags, int fd, off_t offset) {
-  if (!Counting()) {
-    if (real != nullptr && memtide::internal::g_real_ready) return real(address, length, protection, flags, fd, offset);
-    long result = syscall(SYS_mmap, address, length, protection, flags, fd, offset);
-    if (result == -1) return MAP_FAILED;  // syscall() has set errno
-    return reinterpret_cast<void*>(result);
+  void* result;
+  if (real != nullptr && Resolved()) {
+    result = real(address, length, protection, flags, fd, offset);
+  } else {
+    long raw = syscall(SYS_mmap, address, length, protection, flags, fd, offset);
+    result = raw == -1 ? MAP_FAILED : reinterpret_cast<void*>(raw);  // syscall() has set errno
   }
-  void* result = real(address, length, protection, flags, fd, offset);
-  if (result != MAP_FAILED) {
+  if (result != MAP_FAILED && Counting()) {
     RecordUnderGuard([&] {
       RecordMapping(reinterpret_cast<uintptr_t>(result), length, (flags & MAP_ANONYMOUS) != 0, protection != PROT_NONE);
     });
@@ -65,18 +69,17 @@ void* MapCounted(void* (*real)(void*, size_t, int, int, int, off_t), void* addre
 
 // mprotect and pkey_mprotect: the same accounting; pkey_mprotect with key -1 is mprotect.
 int ProtectCounted(void* address, size_t length, int protection, int key, bool with_key) {
-  auto call = [&]() -> int {
-    if (!with_key && memtide::internal::g_real_ready) return g_real.mprotect(address, length, protection);
-    if (with_key && memtide::internal::g_real_ready && g_real.pkey_mprotect != nullptr) {
-      return g_real.pkey_mprotect(address, length, protection, key);
-    }
+  int status;
+  if (!with_key && Resolved()) {
+    status = g_real.mprotect(address, length, protection);
+  } else if (with_key && Resolved() && g_real.pkey_mprotect != nullptr) {
+    status = g_real.pkey_mprotect(address, length, protection, key);
+  } else {
     // syscall() returns -1 with errno set on failure.
-    return static_cast<int>(with_key ? syscall(SYS_pkey_mprotect, address, length, protection, key)
-                                     : syscall(SYS_mprotect, address, length, protection));
-  };
-  if (!Counting()) return call();
-  int status = call();
-  if (status == 0) {
+    status = static_cast<int>(with_key ? syscall(SYS_pkey_mprotect, address, length, protection, key)
+                                       : syscall(SYS_mprotect, address, length, protection));
+  }
+  if (status == 0 && Counting()) {
     RecordUnderGuard([&] { RecordProtection(reinterpret_cast<uintptr_t>(address), length, protection != PROT_NONE); });
   }
   return status;
@@ -93,12 +96,11 @@ MEMTIDE_EXPORT void* mmap64(void* address, size_t length, int protection, int fl
 }
 
 MEMTIDE_EXPORT int munmap(void* address, size_t length) {
-  if (!Counting()) {
-    if (memtide::internal::g_real_ready) return g_real.munmap(address, length);
-    return static_cast<int>(syscall(SYS_munmap, address, length));
+  const int status =
+      Resolved() ? g_real.munmap(address, length) : static_cast<int>(syscall(SYS_munmap, address, length));
+  if (status == 0 && Counting()) {
+    RecordUnderGuard([&] { RecordUnmapping(reinterpret_cast<uintptr_t>(address), length); });
   }
-  int status = g_real.munmap(address, length);
-  if (status == 0) RecordUnderGuard([&] { RecordUnmapping(reinterpret_cast<uintptr_t>(address), length); });
   return status;
 }
 
@@ -110,17 +112,17 @@ MEMTIDE_EXPORT void* mremap(void* old_address, size_t old_length, size_t new_len
     new_address = va_arg(arguments, void*);
     va_end(arguments);
   }
-  if (!Counting()) {
-    if (memtide::internal::g_real_ready) return g_real.mremap(old_address, old_length, new_length, flags, new_address);
-    long result = syscall(SYS_mremap, old_address, old_length, new_length, flags, new_address);
-    if (result == -1) return MAP_FAILED;  // syscall() has set errno
-    return reinterpret_cast<void*>(result);
+  void* result;
+  if (Resolved()) {
+    result = g_real.mremap(old_address, old_length, new_length, flags, new_address);
+  } else {
+    long raw = syscall(SYS_mremap, old_address, old_length, new_length, flags, new_address);
+    result = raw == -1 ? MAP_FAILED : reinterpret_cast<void*>(raw);  // syscall() has set errno
   }
-  void* result = g_real.mremap(old_address, old_length, new_length, flags, new_address);
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
-  if (result != MAP_FAILED) {
+  if (result != MAP_FAILED && Counting()) {
     RecordUnderGuard([&] {
       RecordRemapping(reinterpret_cast<uintptr_t>(old_address), old_length, reinterpret_cast<uintptr_t>(result),
                       new_length, (flags & MREMAP_DONTUNMAP) != 0);

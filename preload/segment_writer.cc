@@ -42,6 +42,7 @@ uint64_t g_marks_total = 0;
 ProcessMemory g_process{};
 CgroupMemory g_cgroup{};
 uint32_t g_disabled_features = 0;
+bool g_heap_hooks_bypassed = false;  // a property of the process image: kept across fork
 uint64_t g_publishes = 0;
 
 int64_t RealtimeNs() {
@@ -134,6 +135,8 @@ void SetSampledStats(const ProcessMemory* process, const CgroupMemory* cgroup) {
   }
 }
 
+void NoteHeapHooksBypassed() { g_heap_hooks_bypassed = true; }
+
 bool SegmentExists() { return g_shared_atomic.load(std::memory_order_acquire) != nullptr; }
 
 bool CreateSegment(const char* directory) {
@@ -196,7 +199,8 @@ void PublishSegment(uint32_t state, int32_t exit_code) {
   counters.updated_unix_ns = RealtimeNs();
   counters.publishes = ++g_publishes;
   counters.marks_total = g_marks_total;
-  counters.disabled_features = g_disabled_features | (mapped.table_full ? kFeatureMmapTable : 0);
+  counters.disabled_features = g_disabled_features | (mapped.table_full ? kFeatureMmapTable : 0) |
+                               (g_heap_hooks_bypassed ? kFeatureHeapHooks : 0);
   SegmentGpuDevice gpu[MEMTIDE_SEGMENT_GPU_DEVICES] = {};
   uint32_t gpu_count = GpuFillSegment(gpu, MEMTIDE_SEGMENT_GPU_DEVICES);
 

@@ -21,6 +21,9 @@ void ResetPublishingInChild();
 
 // Sampled by the monitor thread and kept for every later publish.
 void SetSampledStats(const ProcessMemory* process, const CgroupMemory* cgroup);
+// The program's malloc is not memtide's (real_symbols.h, MallocShadowingObject): every publish says so
+// (kFeatureHeapHooks), in fork children too. Constructor.
+void NoteHeapHooksBypassed();
 
 bool SegmentExists();
 // Creates the segment in `directory`. On failure: one log line, the segment stays off for this process.

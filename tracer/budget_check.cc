@@ -38,9 +38,25 @@ std::string StringAt(const Json& json, const char* key) {
 
 // The run report's counters, when memtide data reached it (a report of a run whose segment was never
 // written has "status": "no_segment" and no heap).
-std::optional<int64_t> HeapPeak(const TraceReport& report) {
+std::optional<int64_t> Counters(const TraceReport& report) {
   if (StringAt(report.run_report, "status") == "no_segment") return std::nullopt;
   return IntAt(report.run_report, "heap", "peak_bytes");
+}
+
+// The program's malloc was not memtide's (disabled_features "heap_hooks"): its heap figures and its leak
+// check describe memtide's view, not the program's heap.
+bool HeapHooksBypassed(const TraceReport& report) {
+  if (!report.run_report.is_object()) return false;
+  auto features = report.run_report.find("disabled_features");
+  if (features == report.run_report.end() || !features->is_array()) return false;
+  return std::find(features->begin(), features->end(), Json("heap_hooks")) != features->end();
+}
+constexpr const char* kHeapHooksBypassed =
+    "the program's malloc is not memtide's (its executable, or a library preloaded first, defines malloc; "
+    "disabled_features: heap_hooks)";
+
+std::optional<int64_t> HeapPeak(const TraceReport& report) {
+  return HeapHooksBypassed(report) ? std::nullopt : Counters(report);
 }
 
 struct Gpu {
@@ -147,6 +163,7 @@ namespace {
 // Why a heap or GPU budget has nothing to be checked against: a trace file holds no counters at all; a
 // report has none when the program ended before memtide could publish them.
 std::string NoCountersViolation(const TraceReport& report, const char* flag) {
+  if (HeapHooksBypassed(report) && Counters(report)) return fmt::format("{} cannot be checked: {}", flag, kHeapHooksBypassed);
   if (!report.run_report.is_object()) {
     return fmt::format("{} cannot be checked on a trace file, which holds no heap or GPU counters (check the "
                        "report of `memtide run --report FILE`)", flag);
@@ -159,6 +176,8 @@ std::string NoCountersViolation(const TraceReport& report, const char* flag) {
 BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline, const Budgets& budgets) {
   BudgetResult result;
   std::optional<int64_t> heap_peak = HeapPeak(report);
+  const bool has_counters = Counters(report).has_value();  // GPU figures stand without the heap hooks
+  const bool has_leaks = report.has_leaks && !HeapHooksBypassed(report);
   if (budgets.max_peak_bytes) {
     BudgetCheck check =
         Row("heap peak (--max-peak)", heap_peak ? HumanBytes(*heap_peak) : "-", HumanBytes(*budgets.max_peak_bytes));
@@ -175,7 +194,7 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
   if (budgets.max_gpu_peak_bytes) {
     const std::string limit = HumanBytes(*budgets.max_gpu_peak_bytes);
     std::vector<Gpu> gpus = Gpus(report);
-    if (!heap_peak) {
+    if (!has_counters) {
       BudgetCheck check = Row("GPU peak (--max-gpu-peak)", "-", limit);
       check.passed = false;
       check.violation = NoCountersViolation(report, "--max-gpu-peak");
@@ -184,7 +203,7 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
       // A program that never allocated GPU memory has a GPU peak of zero.
       result.checks.push_back(Row("GPU peak (--max-gpu-peak)", HumanBytes(0), limit));
     }
-    for (const Gpu& gpu : heap_peak ? gpus : std::vector<Gpu>()) {
+    for (const Gpu& gpu : has_counters ? gpus : std::vector<Gpu>()) {
       BudgetCheck check = Row(fmt::format("GPU {} peak (--max-gpu-peak)", gpu.index), HumanBytes(gpu.peak_bytes), limit);
       if (gpu.peak_bytes > *budgets.max_gpu_peak_bytes) {
         check.passed = false;
@@ -195,11 +214,12 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
     }
   }
   if (budgets.max_leak_bytes) {
-    BudgetCheck check = Row("leaked (--max-leak)", report.has_leaks ? HumanBytes(report.leaked_bytes) : "-",
+    BudgetCheck check = Row("leaked (--max-leak)", has_leaks ? HumanBytes(report.leaked_bytes) : "-",
                             HumanBytes(*budgets.max_leak_bytes));
-    if (!report.has_leaks) {
+    if (!has_leaks) {
       check.passed = false;
-      check.violation = "--max-leak cannot be checked: " + NoLeakCheckReason(report);
+      check.violation = "--max-leak cannot be checked: " +
+                        (HeapHooksBypassed(report) ? std::string(kHeapHooksBypassed) : NoLeakCheckReason(report));
     } else if (report.leaked_bytes > *budgets.max_leak_bytes) {
       check.passed = false;
       check.violation = fmt::format("leaked {} in {} exceeds --max-leak {}", Exact(report.leaked_bytes),
@@ -224,7 +244,7 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
       }
       result.checks.push_back(std::move(check));
     }
-    if (baseline->has_leaks && report.has_leaks) {
+    if (baseline->has_leaks && !HeapHooksBypassed(*baseline) && has_leaks) {
       compared = true;
       BudgetCheck check = Row("leaked vs baseline (--max-increase)", HumanBytes(report.leaked_bytes),
                               fmt::format("{} + {}", HumanBytes(baseline->leaked_bytes), PercentLimit(percent)));
@@ -242,8 +262,9 @@ BudgetResult CheckBudgets(const TraceReport& report, const TraceReport* baseline
       check.passed = false;
       check.violation =
           fmt::format("--baseline {} cannot be compared: {}", name,
-                      !heap_peak && !report.has_leaks ? "this run has neither memtide data nor a leak check"
-                                                      : "the two have neither a heap peak nor a leak check in common");
+                      HeapHooksBypassed(report) ? std::string(kHeapHooksBypassed)
+                      : !heap_peak && !has_leaks ? std::string("this run has neither memtide data nor a leak check")
+                                                 : std::string("the two have neither a heap peak nor a leak check in common"));
       result.checks.push_back(std::move(check));
     }
   }

@@ -369,9 +369,13 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
       if (snapshot->segment.state != kSegmentStateExited) {
         summary += "  (no final state: these are the last values published before the process died)\n";
       }
-      summary += fmt::format("  heap    peak {:>10}   final {:>10}   allocations {}   frees {}\n",
-                             HumanBytes(c.heap_peak_bytes), HumanBytes(c.heap_current_bytes),
-                             GroupedCount(c.heap_allocations), GroupedCount(c.heap_frees));
+      if ((c.disabled_features & kFeatureHeapHooks) != 0) {
+        summary += "  heap    not seen: the program's malloc is not memtide's (disabled_features: heap_hooks)\n";
+      } else {
+        summary += fmt::format("  heap    peak {:>10}   final {:>10}   allocations {}   frees {}\n",
+                               HumanBytes(c.heap_peak_bytes), HumanBytes(c.heap_current_bytes),
+                               GroupedCount(c.heap_allocations), GroupedCount(c.heap_frees));
+      }
       summary += fmt::format("  mmap    peak {:>10}   final {:>10}\n", HumanBytes(c.mmap_peak_bytes),
                              HumanBytes(c.mmap_current_bytes));
       summary += fmt::format("  rss     peak {:>10}\n", HumanBytes(report["rss"]["peak_bytes"].get<int64_t>()));
@@ -390,7 +394,11 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
       summary += fmt::format("  no memtide data: {}\n", NoDataReason(options, snapshot.status()));
     }
     if (!options.report_path.empty()) summary += fmt::format("  report  {}\n", options.report_path);
-    if (trace.report.has_value()) {
+    const bool heap_hooks_bypassed =
+        snapshot.ok() && (snapshot->segment.counters.disabled_features & kFeatureHeapHooks) != 0;
+    if (trace.report.has_value() && heap_hooks_bypassed) {
+      summary += "memtide: no leak check: the program's malloc is not memtide's (disabled_features: heap_hooks)\n";
+    } else if (trace.report.has_value()) {
       const TraceReport& traced = *trace.report;
       summary += fmt::format("memtide: leak check ({} bytes, {}):\n", traced.trace.byte_unit,
                              traced.trace.mode == "sample" ? "sampled: estimates" : "full trace");

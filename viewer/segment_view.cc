@@ -52,6 +52,7 @@ std::vector<std::string> DisabledFeatures(uint32_t bits) {
   if (bits & kFeatureProcStats) names.push_back("proc_stats");
   if (bits & kFeatureCgroup) names.push_back("cgroup");
   if (bits & kFeatureMmapTable) names.push_back("mmap_table");
+  if (bits & kFeatureHeapHooks) names.push_back("heap_hooks");
   return names;
 }
 

@@ -38,6 +38,8 @@ enum {
   kFeatureProcStats = 1u << 0,  // /proc/self/status could not be read
   kFeatureCgroup = 1u << 1,     // cgroup files could not be read
   kFeatureMmapTable = 1u << 2,  // the anonymous-mapping table is full: mmap counts are a lower bound
+  kFeatureHeapHooks = 1u << 3,  // the program's malloc is not memtide's (its executable, or a library preloaded
+                                // before libmemtide.so, defines malloc): heap counts and leaks miss that heap
 };
 
 // SegmentMemoryPolicy::allocator: the allocator the process really uses, detected at run time.

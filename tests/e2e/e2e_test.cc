@@ -288,6 +288,21 @@ TEST_CASE("startup.an_executable_with_its_own_malloc_runs_and_is_named") {
     CheckSucceeded(run, "ok blocks=");
     CHECK(run.result.err.find("memtide: malloc here is the executable's, not libmemtide.so's") != std::string::npos);
   }
+  // memtide run: the report says the heap was not seen, its allocator's arena counts as mmap memory (mapped
+  // before memtide's constructor), and a heap budget fails as unverifiable instead of passing on zero.
+  TempDir dir;
+  Run run = Execute({{MEMTIDE_E2E_CLI, "run", "--report", dir.File("report.json"), "--dir", dir.path(), "--leaks",
+                      "--max-peak", "1G", "--", MEMTIDE_E2E_OWN_ALLOCATOR},
+                     {{"MEMTIDE_DIR", dir.path()}}});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 3);
+  CHECK(run.result.err.find("  heap    not seen: the program's malloc is not memtide's") != std::string::npos);
+  CHECK(run.result.err.find("memtide: no leak check: the program's malloc is not memtide's") != std::string::npos);
+  CHECK(run.result.err.find("memtide: --max-peak cannot be checked: the program's malloc is not memtide's") !=
+        std::string::npos);
+  json report = ReadJson(dir.File("report.json"));
+  CHECK(report["disabled_features"] == json::array({"heap_hooks"}));
+  CHECK(U64(report["mmap"]["current_bytes"]) == 64u << 20);
 }
 
 TEST_CASE("startup.an_executable_that_takes_mallocs_address_is_counted_and_not_named") {

@@ -97,6 +97,27 @@ TEST_CASE("a budget that cannot be checked fails, saying why") {
   CHECK(CheckBudgets(cpu_only, nullptr, gpu).passed());
 }
 
+TEST_CASE("a run whose malloc was not memtide's checks no heap or leak budget, and still its GPU ones") {
+  TraceReport report = RunReport(10, 1);
+  report.run_report["disabled_features"] = {"heap_hooks"};
+  Budgets budgets;
+  budgets.max_peak_bytes = 1 << 20;
+  budgets.max_leak_bytes = 1 << 20;
+  budgets.max_gpu_peak_bytes = 1 << 20;
+  const std::string why =
+      "the program's malloc is not memtide's (its executable, or a library preloaded first, defines malloc; "
+      "disabled_features: heap_hooks)";
+  CHECK(CheckBudgets(report, nullptr, budgets).Violations() ==
+        std::vector<std::string>{
+            "--max-peak cannot be checked: " + why,
+            "GPU 0 device-memory peak 1.0 GiB (1073741824 bytes) exceeds --max-gpu-peak 1.0 MiB (1048576 bytes)",
+            "--max-leak cannot be checked: " + why,
+        });
+  TraceReport baseline = RunReport(10, 1);
+  CHECK(CheckBudgets(report, &baseline, Budgets{}).Violations() ==
+        std::vector<std::string>{"--baseline report.json cannot be compared: " + why});
+}
+
 TEST_CASE("baseline: heap peak and leaked bytes may grow by the allowed percentage") {
   TraceReport baseline = RunReport(10000000, 1);
   baseline.path = "baseline.json";
