@@ -11,8 +11,8 @@
  * program checks whether this machine lets it read itself that way (gVisor does not) and allows them if not.
  * Output: "ok fds 3 4". */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
