@@ -13,8 +13,6 @@
 // dlopen@GLIBC_2.2.5 and dlopen@GLIBC_2.34 both reach it.
 #include <dlfcn.h>
 #include <errno.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 
@@ -32,14 +30,7 @@ std::atomic<bool> g_deepbind_reported{false};
 void* RealDlopen() {
   void* real = g_real_dlopen.load(std::memory_order_acquire);
   if (real != nullptr) return real;
-  real = NextLoaderFunction("dlopen");
-  if (real == nullptr) {
-    // Nothing to jump to: the program's dlopen cannot run at all.
-    static const char kMessage[] = "memtide: fatal: dlvsym(RTLD_NEXT) found no dlopen past memtide\n";
-    ssize_t ignored = write(2, kMessage, sizeof(kMessage) - 1);
-    (void)ignored;
-    syscall(SYS_exit_group, 127);
-  }
+  real = RequiredNextLoaderFunction("dlopen");  // nothing to jump to otherwise
   g_real_dlopen.store(real, std::memory_order_release);
   return real;
 }

@@ -20,8 +20,6 @@
 #include <errno.h>
 #include <link.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 
@@ -39,14 +37,8 @@ std::atomic<DlsymFunction> g_real_dlsym{nullptr};
 // Runs at the first dlsym call of the process, possibly before any constructor (the first malloc resolves
 // the allocator's symbols with dlsym). Allocation-free on glibc >= 2.34 (the first version matches).
 __attribute__((noinline)) DlsymFunction ResolveRealDlsym() {
-  const auto real = reinterpret_cast<DlsymFunction>(NextLoaderFunction("dlsym"));
-  if (real == nullptr) {
-    // Without a dlsym nothing can be resolved, the allocator included: the process cannot run.
-    static const char kMessage[] = "memtide: fatal: dlvsym(RTLD_NEXT) found no dlsym past memtide\n";
-    ssize_t ignored = write(2, kMessage, sizeof(kMessage) - 1);
-    (void)ignored;
-    syscall(SYS_exit_group, 127);
-  }
+  // Without a dlsym nothing can be resolved, the allocator included: the process cannot run.
+  const auto real = reinterpret_cast<DlsymFunction>(RequiredNextLoaderFunction("dlsym"));
   g_real_dlsym.store(real, std::memory_order_release);
   return real;
 }

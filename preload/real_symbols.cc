@@ -35,15 +35,22 @@ __thread bool tls_resolving __attribute__((tls_model("initial-exec")));
 constexpr size_t kBootstrapHeader = 16;
 std::atomic<size_t> g_bootstrap_used{0};
 
-void AbortMissing(const char* name) {
-  // Without the next malloc there is nothing to forward to: the process cannot run.
-  static const char kPrefix[] = "memtide: fatal: dlsym(RTLD_NEXT) found no ";
+// "memtide: fatal: <lookup> found no <name><rest>" on standard error, then exit 127: a symbol memtide must
+// forward to is missing and the process cannot run. Allocation-free.
+[[noreturn]] void ExitMissing(const char* lookup, const char* name, const char* rest) {
+  static const char kPrefix[] = "memtide: fatal: ";
   ssize_t ignored = write(2, kPrefix, sizeof(kPrefix) - 1);
+  ignored = write(2, lookup, strlen(lookup));
+  ignored = write(2, " found no ", 10);
   ignored = write(2, name, strlen(name));
-  ignored = write(2, "\n", 1);
+  ignored = write(2, rest, strlen(rest));
   (void)ignored;
   syscall(SYS_exit_group, 127);
+  __builtin_unreachable();
 }
+
+// Without the next malloc there is nothing to forward to.
+void AbortMissing(const char* name) { ExitMissing("dlsym(RTLD_NEXT)", name, "\n"); }
 
 template <typename F>
 void Resolve(F*& slot, const char* name, bool required) {
@@ -135,6 +142,12 @@ void* NextLoaderFunction(const char* name) {
     if (void* found = dlvsym(RTLD_NEXT, name, version)) return found;
   }
   return nullptr;
+}
+
+void* RequiredNextLoaderFunction(const char* name) {
+  void* found = NextLoaderFunction(name);
+  if (found == nullptr) ExitMissing("dlvsym(RTLD_NEXT)", name, " past memtide\n");
+  return found;
 }
 
 LoadedObject LoadedObjectOf(const void* address) {

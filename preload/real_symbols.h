@@ -68,6 +68,9 @@ const char* MallocShadowingObject();
 // with GLIBC_2.34 first (libc's own since glibc 2.34, found without allocating), then the libdl versions before
 // it (x86-64's GLIBC_2.2.5, aarch64's GLIBC_2.17). Null if there is none.
 void* NextLoaderFunction(const char* name);
+// The same for an entry point memtide jumps to unconditionally (dlsym, dlopen): without it the process cannot
+// run, so its absence ends the process with status 127 after one line on standard error. Allocation-free.
+void* RequiredNextLoaderFunction(const char* name);
 
 // The loaded object (executable or library) whose segments contain `address`: an identity to compare (null
 // when none does), its path ("" for the executable) and the span of its executable segments. dl_iterate_phdr

@@ -364,12 +364,14 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
   if (!options.quiet) {
     std::string summary = fmt::format("memtide: {} {} after {:.2f} s\n", command_text,
                                       DescribeEnd(WEXITSTATUS(status), signal_number), duration);
+    const bool heap_hooks_bypassed =
+        snapshot.ok() && (snapshot->segment.counters.disabled_features & kFeatureHeapHooks) != 0;
     if (snapshot.ok()) {
       const SegmentCounters& c = snapshot->segment.counters;
       if (snapshot->segment.state != kSegmentStateExited) {
         summary += "  (no final state: these are the last values published before the process died)\n";
       }
-      if ((c.disabled_features & kFeatureHeapHooks) != 0) {
+      if (heap_hooks_bypassed) {
         summary += "  heap    not seen: the program's malloc is not memtide's (disabled_features: heap_hooks)\n";
       } else {
         summary += fmt::format("  heap    peak {:>10}   final {:>10}   allocations {}   frees {}\n",
@@ -394,8 +396,6 @@ absl::StatusOr<int> RunCommand(const RunOptions& options) {
       summary += fmt::format("  no memtide data: {}\n", NoDataReason(options, snapshot.status()));
     }
     if (!options.report_path.empty()) summary += fmt::format("  report  {}\n", options.report_path);
-    const bool heap_hooks_bypassed =
-        snapshot.ok() && (snapshot->segment.counters.disabled_features & kFeatureHeapHooks) != 0;
     if (trace.report.has_value() && heap_hooks_bypassed) {
       summary += "memtide: no leak check: the program's malloc is not memtide's (disabled_features: heap_hooks)\n";
     } else if (trace.report.has_value()) {
