@@ -25,6 +25,13 @@ bool g_at_exit_done = false;
 void LogLineFromTracer(const char* line) { Log("{}", line); }
 void WriteTextFromTracer(const char* text, size_t length) { WriteLogLine(text, length); }
 
+void RunTraced(void (*function)(void)) {
+  const uint32_t depth = tls_state.guard_depth;
+  tls_state.guard_depth = 0;
+  function();
+  tls_state.guard_depth = depth;
+}
+
 const char* ModeName(int64_t mode) { return mode == kMemtideTraceFull ? "full" : "sample"; }
 
 }  // namespace
@@ -93,6 +100,7 @@ void StartTracerModule(const Options& options) {
   config.log_line = LogLineFromTracer;
   config.write_text = WriteTextFromTracer;
   config.dlclose_calls = &g_dlclose_calls;
+  config.run_traced = RunTraced;
   const MemtideTracerApi* api = start(&config);
   if (api == nullptr) return;  // the module said why
   if (api->abi_version != MEMTIDE_TRACER_ABI_VERSION) {

@@ -13,7 +13,8 @@
 namespace memtide {
 namespace {
 
-// Whether every live block is the C runtime's own, judged by the symbol table's names alone. The usual end
+// Whether every live block is the C runtime's own: as the exit-cleanup probe found (the trace's
+// "freed_at_exit"), or without it judged by the symbol table's names alone. The usual end
 // of a program that frees what it allocated (stdio buffers, the loader's tables are left), and then the leak
 // text is empty without reading any DWARF. Never wrong the other way: a name from the symbol table is the
 // real function's, which the full symbolization also gives (after the functions inlined into it), so a block
@@ -23,7 +24,11 @@ bool OnlyCRuntimeBlocks(const nlohmann::json& raw_trace, RawTraceOptions options
   Symbolizer symbol_names(Symbolizer::Detail::kSymbolNames, Symbolizer::Servers::kNever);
   bool only_runtime = true;
   options.keep_going = [&only_runtime](const TraceReport& report, const Site& site) {
-    only_runtime = (site.live_blocks == 0 && site.live_bytes == 0) || IsCRuntimeBlockFrames(SiteFrames(report, site));
+    const bool live = site.live_blocks != 0 || site.live_bytes != 0;
+    if (!live) return true;
+    only_runtime = report.exit_cleanup_probed
+                       ? site.runtime_bytes == site.live_bytes && site.runtime_blocks == site.live_blocks
+                       : IsCRuntimeBlockFrames(SiteFrames(report, site));
     return only_runtime;
   };
   absl::StatusOr<TraceReport> report = ParseRawTrace(raw_trace, "the trace", &symbol_names, options);

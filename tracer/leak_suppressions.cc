@@ -187,19 +187,30 @@ void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report, si
   if (report->has_sites) {
     std::vector<const Site*> leaks, runtime;
     report->suppressed_bytes = report->suppressed_count = 0;
-    for (const Site& site : report->sites) {
+    for (Site& site : report->sites) {
+      site.leaked_bytes = site.leaked_blocks = 0;
       if (site.live_blocks == 0 && site.live_bytes == 0) continue;
       const std::vector<const Frame*> frames = SiteFrames(*report, site);
-      if (IsCRuntimeBlockFrames(frames)) {
-        runtime.push_back(&site);
-      } else if (int index = suppressions.MatchFrames(frames); index >= 0) {
-        suppress(index, site.live_bytes, site.live_blocks);
+      // The probe saw what the runtime's cleanup frees; without it, a site is the runtime's by its stack.
+      if (!report->exit_cleanup_probed) {
+        const bool runtime_stack = IsCRuntimeBlockFrames(frames);
+        site.runtime_bytes = runtime_stack ? site.live_bytes : 0;
+        site.runtime_blocks = runtime_stack ? site.live_blocks : 0;
+      }
+      if (site.runtime_bytes != 0 || site.runtime_blocks != 0) runtime.push_back(&site);
+      const int64_t rest_bytes = site.live_bytes - site.runtime_bytes;
+      const int64_t rest_blocks = site.live_blocks - site.runtime_blocks;
+      if (rest_bytes == 0 && rest_blocks == 0) continue;
+      if (int index = suppressions.MatchFrames(frames); index >= 0) {
+        suppress(index, rest_bytes, rest_blocks);
       } else {
+        site.leaked_bytes = rest_bytes;
+        site.leaked_blocks = rest_blocks;
         leaks.push_back(&site);
       }
     }
-    report->leaks = GroupSites(leaks, &Site::live_bytes, &Site::live_blocks, report, named_entries);
-    report->runtime_leaks = GroupSites(runtime, &Site::live_bytes, &Site::live_blocks, report, named_entries);
+    report->leaks = GroupSites(leaks, &Site::leaked_bytes, &Site::leaked_blocks, report, named_entries);
+    report->runtime_leaks = GroupSites(runtime, &Site::runtime_bytes, &Site::runtime_blocks, report, named_entries);
     report->leaked_bytes = report->leaked_blocks = 0;
     for (const StackTotal& leak : report->leaks) {
       report->leaked_bytes += leak.bytes;

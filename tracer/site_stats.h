@@ -61,6 +61,9 @@ struct SiteCounters {
   double allocations = 0;
   uint64_t sizes[kMaxSiteSizes] = {};  // the first distinct requested sizes seen
   uint32_t size_count = 0;
+  // Exit traces: of live_*, what the C runtime's exit cleanup freed in the probe's child (exit_cleanup_probe.h).
+  double freed_at_exit_bytes = 0;
+  double freed_at_exit_blocks = 0;
 };
 
 // Sums of changes to one site, mergeable in any order (see the top of this file).

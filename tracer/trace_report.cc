@@ -657,8 +657,45 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
 }
 
 // Version 2: "frames", the call tree "nodes", "site_fields" and "sites" as arrays (trace_file.h).
+// Version 2's optional "freed_at_exit" (trace_file.h) into the sites' runtime_* figures. Sets *probed
+// when the list is there.
+absl::Status ParseFreedAtExit(const Reader& reader, const Json& json,
+                              const std::unordered_map<int64_t, size_t>& site_of_node,
+                              std::vector<std::pair<Site, int64_t>>* raw_sites, bool* probed) {
+  absl::StatusOr<const Json*> member = reader.Member(json, "freed_at_exit", "", false);
+  if (!member.ok()) return member.status();
+  if (*member == nullptr) return absl::OkStatus();
+  if (!(*member)->is_array()) return reader.Error("freed_at_exit", "is not an array of [node, bytes, blocks]");
+  *probed = true;
+  for (size_t i = 0; i < (*member)->size(); ++i) {
+    const Json& item = (**member)[i];
+    auto where = [i] { return Reader::Index("freed_at_exit", i); };
+    if (!item.is_array() || item.size() != 3) return reader.Error(where(), "is not a [node, bytes, blocks] triple");
+    int64_t values[3];
+    for (size_t k = 0; k < 3; ++k) {
+      absl::StatusOr<int64_t> value = reader.IntAt(
+          item[k], [&] { return Reader::Index(where(), k); }, k == 0 ? -1 : 0, std::numeric_limits<int64_t>::max());
+      if (!value.ok()) return value.status();
+      values[k] = *value;
+    }
+    auto found = site_of_node.find(values[0]);
+    if (found == site_of_node.end()) {
+      return reader.Error(where() + "[0]", absl::StrCat("node ", values[0], " is no site's stack"));
+    }
+    Site& site = (*raw_sites)[found->second].first;
+    if (values[1] > site.live_bytes || values[2] > site.live_blocks) {
+      return reader.Error(where(), absl::StrCat("frees ", values[1], " bytes in ", values[2],
+                                                " blocks of a site that has only ", site.live_bytes, " in ",
+                                                site.live_blocks, " live"));
+    }
+    site.runtime_bytes = values[1];
+    site.runtime_blocks = values[2];
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_t module_count, RawCallTree* tree,
-                                   std::vector<std::pair<Site, int64_t>>* raw_sites) {
+                                   std::vector<std::pair<Site, int64_t>>* raw_sites, bool* exit_cleanup_probed) {
   absl::StatusOr<const Json*> frames_json = reader.Array(json, "frames", "", true);
   if (!frames_json.ok()) return frames_json.status();
   std::vector<RawFrame>& frames = tree->frames;
@@ -762,7 +799,7 @@ absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_
     }
     raw_sites->emplace_back(std::move(site), *node);
   }
-  return absl::OkStatus();
+  return ParseFreedAtExit(reader, json, site_of_node, raw_sites, exit_cleanup_probed);
 }
 
 }  // namespace
@@ -863,7 +900,8 @@ absl::StatusOr<TraceReport> ParseRawTrace(const nlohmann::json& json, const std:
   std::vector<std::pair<Site, int64_t>> raw_sites;  // figures and sizes, the node of the stack in `tree`
   absl::Status parsed = version_number == 1
                             ? ParseStacksAndSitesV1(reader, json, modules.size(), &tree, &raw_sites)
-                            : ParseStacksAndSitesV2(reader, json, modules.size(), &tree, &raw_sites);
+                            : ParseStacksAndSitesV2(reader, json, modules.size(), &tree, &raw_sites,
+                                                    &report.exit_cleanup_probed);
   if (!parsed.ok()) return parsed;
 
   // Each distinct raw frame is named once: its frames (the inlined ones first), made safe to print, and the ids

@@ -61,6 +61,13 @@ struct Site {
   int64_t allocated_bytes = 0;
   int64_t allocations = 0;
   std::vector<int64_t> sizes;
+  // Exit traces, of live_*: the C runtime's own blocks, what its exit cleanup freed in the exit-cleanup probe
+  // (read from the file when TraceReport::exit_cleanup_probed), else set by ClassifyLeaks from the stack;
+  // and what ClassifyLeaks counts as leaked (neither the runtime's nor suppressed).
+  int64_t runtime_bytes = 0;
+  int64_t runtime_blocks = 0;
+  int64_t leaked_bytes = 0;
+  int64_t leaked_blocks = 0;
   // The stack's frames as ids of their grouping keys (StackKey's parts), ranked in TraceReport::frame_key_ranks.
   // Set by ParseRawTrace for the sites with live or peak figures (all that its groupings and ClassifyLeaks
   // count), so that grouping compares ids instead of building a StackKey per site (cc1plus leaves 22,000
@@ -101,6 +108,9 @@ struct TraceReport {
   std::vector<uint32_t> frame_key_ranks;
   // Each distinct raw frame of a raw trace, named: its inlined frames first (Site::frame_names).
   std::vector<Stack> frame_names;
+  // An exit trace whose sites carry the figures of the exit-cleanup probe (trace_file.h, "freed_at_exit"):
+  // the C runtime's blocks are then those, not the ones its stacks suggest.
+  bool exit_cleanup_probed = false;
   // Exit traces: classified by ClassifyLeaks (leak_suppressions.h), or as the report stored them.
   bool has_leaks = false;
   std::vector<StackTotal> leaks;          // the program's, by bytes

@@ -287,7 +287,20 @@ int WriteTrace(const TraceContents& contents, const ChunkSink& sink) {
     for (uint32_t j = 0; j < site.size_count; ++j) out.Raw(j == 0 ? "" : ",").Unsigned(site.sizes[j]);
     out.Raw("]]");
   }
-  out.Raw("]}\n");
+  out.Raw("]");
+  if (contents.exit && contents.exit_cleanup_probed) {
+    out.Raw(",\n\"freed_at_exit\":[");
+    bool first = true;
+    for (const auto& [site, node] : written) {
+      const int64_t bytes = Rounded(site->freed_at_exit_bytes);
+      const int64_t blocks = Rounded(site->freed_at_exit_blocks);
+      if (bytes == 0 && blocks == 0) continue;
+      out.Raw(first ? "\n[" : ",\n[").Int(node).Raw(",").Int(bytes).Raw(",").Int(blocks).Raw("]");
+      first = false;
+    }
+    out.Raw("]");
+  }
+  out.Raw("}\n");
   return out.Finish();
 }
 

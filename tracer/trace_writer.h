@@ -59,6 +59,8 @@ struct TraceContents {
   std::vector<ModuleInfo> modules;
   StackSource stacks;  // the stacks of `sites`
   std::vector<SiteCounters> sites;  // sites that round to zero are skipped when written
+  // Exit traces: the sites' freed_at_exit_* figures come from the exit-cleanup probe (exit_cleanup_probe.h).
+  bool exit_cleanup_probed = false;
 };
 
 // True when every figure of the site rounds to zero: such sites are not written (trace_file.h), nor their

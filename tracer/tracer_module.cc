@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "exit_cleanup_probe.h"
 #include "leak_text_module.h"
 #include "live_allocations.h"
 #include "module_map.h"
@@ -47,6 +48,10 @@
 
 namespace memtide::internal {
 namespace {
+
+// The probe's child normally ends in milliseconds; past this, a lock another thread held at the clone is
+// keeping it (exit_cleanup_probe.h), and the exit should not wait longer.
+constexpr int kExitCleanupTimeoutMs = 2000;
 
 int64_t NowNs() {
   timespec now{};
@@ -84,6 +89,7 @@ class Tracer {
         log_line_(config.log_line),
         write_text_(config.write_text),
         dlclose_calls_(config.dlclose_calls),
+        run_traced_(config.run_traced),
         depot_(&modules_),
         sample_live_() {}
 
@@ -203,6 +209,7 @@ class Tracer {
     // Deliberately never destroyed: the process is ending, and freeing hundreds of thousands of small objects
     // would only delay it.
     TraceContents& contents = *new TraceContents(Collect(/*exit=*/true, exit_code));
+    ProbeExitCleanup(&contents);
     std::string path;
     if (!trace_file_.empty()) {
       path = ExpandPid(trace_file_, getpid());
@@ -232,6 +239,26 @@ class Tracer {
     }
   }
 
+  // Which live blocks the C runtime's exit cleanup frees (exit_cleanup_probe.h): those are not leaks. On
+  // failure the reader tells them apart by their stacks (leak_suppressions.h), and the log says why once.
+  void ProbeExitCleanup(TraceContents* contents) {
+    if (run_traced_ == nullptr || llround(contents->totals.live_blocks) == 0) return;
+    ExitCleanupProbeHooks hooks;
+    hooks.before_clone = [this] { LockTablesForFork(); };
+    hooks.after_clone_parent = [this] { UnlockTablesAfterFork(); };
+    hooks.after_clone_child = [this] { ResetTableLocksAfterFork(); };
+    hooks.run_traced = run_traced_;
+    hooks.sites_now = [this] { return CollectSites(); };
+    std::string why;
+    if (memtide::internal::ProbeExitCleanup(hooks, kExitCleanupTimeoutMs, &contents->sites, &why)) {
+      contents->exit_cleanup_probed = true;
+    } else {
+      Log("could not run the C runtime's exit cleanup in a child to see which blocks it frees (%s); they are told "
+          "apart by their stacks instead",
+          why.c_str());
+    }
+  }
+
   // libmemtide_leak_text.so from this module's folder (leak_text_module.h), or null with *reason set.
   static MemtideLeakTextFunction LoadLeakText(std::string* reason) {
     const std::string path = OwnFolder() + MEMTIDE_LEAK_TEXT_MODULE;
@@ -250,6 +277,27 @@ class Tracer {
   // nest them: depot shard -> arena -> id array; live shard -> huge-size shard -> site (Flush).
   void BeforeFork() {
     writer_lock_.Lock();
+    LockTablesForFork();
+  }
+
+  void AfterForkParent() {
+    UnlockTablesAfterFork();
+    writer_lock_.Unlock();
+  }
+
+  // The child keeps every table: the parent's live blocks are live in the child too. It is a new process
+  // for the trace: its own exit writes its own file (the pid in the name differs).
+  void AfterForkChild() {
+    ResetTableLocksAfterFork();
+    writer_lock_.ResetAfterFork();
+    exited_ = false;
+    snapshot_counter_.store(0, std::memory_order_relaxed);
+  }
+
+ private:
+  // Every lock but the writer's (which the exit-cleanup probe already holds), in the order the hot paths nest
+  // them.
+  void LockTablesForFork() {
     modules_.LockForFork();
     depot_.LockAll();
     full_live_.LockAll();
@@ -258,31 +306,31 @@ class Tracer {
     sites_.LockAll();
   }
 
-  void AfterForkParent() {
+  void UnlockTablesAfterFork() {
     sites_.UnlockAll();
     huge_sizes_.UnlockAll();
     sample_live_.UnlockAll();
     full_live_.UnlockAll();
     depot_.UnlockAll();
     modules_.UnlockForFork();
-    writer_lock_.Unlock();
   }
 
-  // The child keeps every table: the parent's live blocks are live in the child too. It is a new process
-  // for the trace: its own exit writes its own file (the pid in the name differs).
-  void AfterForkChild() {
+  void ResetTableLocksAfterFork() {
     sample_live_.ResetLocksAfterFork();
     huge_sizes_.ResetLocksAfterFork();
     full_live_.ResetLocksAfterFork();
     sites_.ResetLocksAfterFork();
     depot_.ResetLocksAfterFork();
     modules_.ResetAfterFork();
-    writer_lock_.ResetAfterFork();
-    exited_ = false;
-    snapshot_counter_.store(0, std::memory_order_relaxed);
   }
 
- private:
+  // Every site's counters, pending site changes merged first (each shard's lock, then its sites' locks).
+  std::vector<SiteCounters> CollectSites() {
+    full_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
+    sample_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
+    return sites_.Collect(depot_.MaxId());
+  }
+
   // Capture (no lock held) and intern. 0 when the depot is out of memory. The thread's walk memo recognizes
   // the stack of its previous traced allocation without walking or hashing it (allocations in a loop).
   __attribute__((always_inline)) uint32_t CaptureStack(MemtideTracerThread* thread) {
@@ -480,10 +528,7 @@ class Tracer {
     contents.sample_mean_bytes = static_cast<int64_t>(mean_bytes_);
     contents.complete = !stopped_.load(std::memory_order_relaxed);
 
-    // Pending site changes first, shard by shard (each shard's lock, then its sites' locks).
-    full_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
-    sample_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
-    std::vector<SiteCounters> sites = sites_.Collect(depot_.MaxId());
+    std::vector<SiteCounters> sites = CollectSites();
     TraceTotals& totals = contents.totals;
     for (const SiteCounters& site : sites) {
       totals.live_bytes += site.live_bytes;
@@ -525,6 +570,7 @@ class Tracer {
   void (*const log_line_)(const char*);
   void (*const write_text_)(const char*, size_t);  // for the multi-line leak text (leak_text_module.h)
   const uint64_t* const dlclose_calls_;            // the preload's count (null: not given)
+  void (*const run_traced_)(void (*)(void));       // the preload's (null: no exit-cleanup probe)
   int64_t start_ns_ = 0;
 
   StackCapture capture_;

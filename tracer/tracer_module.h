@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MEMTIDE_TRACER_ABI_VERSION 3
+#define MEMTIDE_TRACER_ABI_VERSION 4
 #define MEMTIDE_TRACER_ENTRY "memtide_tracer_start"
 
 enum { kMemtideTraceOff = 0, kMemtideTraceSample = 1, kMemtideTraceFull = 2 };
@@ -45,6 +45,10 @@ struct MemtideTracerConfig {
   // The program's successful dlclose calls so far (the preload's dlclose hook), read with relaxed atomic
   // loads: when it moves, code may have been unloaded and its addresses taken by other code.
   const uint64_t* dlclose_calls;
+  // Calls function on this thread with the reentrancy guard lifted, so that its allocations and frees are
+  // counted and traced like the program's. Only the exit-cleanup probe's throwaway child uses it
+  // (tracer/exit_cleanup_probe.h), to see which blocks the C runtime's own cleanup frees.
+  void (*run_traced)(void (*function)(void));
 };
 
 // One per thread, owned by the preload (initial-exec TLS, zeroed for a new thread): the module's per-thread

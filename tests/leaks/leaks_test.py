@@ -74,6 +74,7 @@ def program_table(programs):
         "end_exit": dict(exit_code=3, expect={"leak_before_exit": (23003, 1), "at_exit_handler": (23103, 1)}),
         "end_underscore_exit": dict(exit_code=4, expect={"leak_before_underscore_exit": (24004, 1)}),
         "end_return": dict(expect={"leak_before_return": (25005, 1)}),
+        "runtime_state": dict(expect={"leak_beside_runtime": (27027, 1)}),
         "libc_family": dict(expect={"leak_calloc": (26025, 1), "leak_posix_memalign": (26026, 1),
                                     "leak_aligned_alloc": (26112, 1), "leak_memalign": (26030, 1),
                                     "leak_strdup": (26028, 1)}),

@@ -437,6 +437,78 @@ TEST_CASE("hostile version-2 traces: one line naming the place and the problem")
   }
 }
 
+TEST_CASE("the exit-cleanup probe's figures decide which blocks are the C runtime's") {
+  Json json = ToVersion2(DistinctStacksTrace());
+  // sites: the program's stack (1000 bytes in 10 blocks live), one wholly in libc (150 in 1), one that held
+  // only a peak, one of no frame (50 in 1). The probe saw the runtime's cleanup free 400 bytes in 4 blocks of
+  // the first, and nothing of the libc one: its stack no longer decides.
+  json["freed_at_exit"] = Json::array({Json::array({json["sites"][0][0], 400, 4})});
+  absl::StatusOr<TraceReport> report = Parse(json);
+  REQUIRE(report.ok());
+  CHECK(report->exit_cleanup_probed);
+  ClassifyLeaks(LeakSuppressions(), &*report);
+  CHECK(report->leaked_bytes == 600 + 150 + 50);
+  CHECK(report->leaked_blocks == 6 + 1 + 1);
+  REQUIRE(report->runtime_leaks.size() == 1);
+  CHECK(report->runtime_leaks[0].bytes == 400);
+  CHECK(report->runtime_leaks[0].count == 4);
+  REQUIRE(report->leaks.size() == 3);
+  CHECK(report->leaks[0].bytes == 600);
+
+  // A suppression takes only the part the runtime did not free.
+  absl::StatusOr<LeakSuppressions> suppressions = LeakSuppressions::Parse("leak:prog\n", "s.supp");
+  REQUIRE(suppressions.ok());
+  ClassifyLeaks(*suppressions, &*report);
+  CHECK(report->suppressed_bytes == 600);
+  CHECK(report->suppressed_count == 6);
+  CHECK(report->leaked_bytes == 150 + 50);
+  REQUIRE(report->runtime_leaks.size() == 1);
+  CHECK(report->runtime_leaks[0].bytes == 400);
+
+  // The probe ran and the runtime freed nothing: every live block is a leak, the libc one included.
+  json["freed_at_exit"] = Json::array();
+  absl::StatusOr<TraceReport> nothing_freed = Parse(json);
+  REQUIRE(nothing_freed.ok());
+  ClassifyLeaks(LeakSuppressions(), &*nothing_freed);
+  CHECK(nothing_freed->leaked_bytes == 1200);
+  CHECK(nothing_freed->runtime_leaks.empty());
+
+  // No probe: the stacks decide, as before.
+  json.erase("freed_at_exit");
+  absl::StatusOr<TraceReport> no_probe = Parse(json);
+  REQUIRE(no_probe.ok());
+  CHECK_FALSE(no_probe->exit_cleanup_probed);
+  ClassifyLeaks(LeakSuppressions(), &*no_probe);
+  CHECK(no_probe->leaked_bytes == 1050);
+  REQUIRE(no_probe->runtime_leaks.size() == 1);
+  CHECK(no_probe->runtime_leaks[0].bytes == 150);
+}
+
+TEST_CASE("hostile freed_at_exit lists: one line naming the place and the problem") {
+  struct Case {
+    std::function<void(Json*)> edit;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {[](Json* j) { (*j)["freed_at_exit"] = 5; }, "freed_at_exit: is not an array of [node, bytes, blocks]"},
+      {[](Json* j) { (*j)["freed_at_exit"] = Json::array({Json::array({0, 1})}); },
+       "freed_at_exit[0]: is not a [node, bytes, blocks] triple"},
+      {[](Json* j) { (*j)["freed_at_exit"] = Json::array({Json::array({(*j)["sites"][0][0], -4, 1})}); },
+       "freed_at_exit[0][1]: -4 is negative"},
+      {[](Json* j) { (*j)["freed_at_exit"] = Json::array({Json::array({1000, 1, 1})}); },
+       "freed_at_exit[0][0]: node 1000 is no site's stack"},
+      {[](Json* j) { (*j)["freed_at_exit"] = Json::array({Json::array({(*j)["sites"][0][0], 2000, 1})}); },
+       "freed_at_exit[0]: frees 2000 bytes in 1 blocks of a site that has only 1000 in 10 live"},
+  };
+  for (const Case& c : cases) {
+    Json json = ToVersion2(DistinctStacksTrace());
+    c.edit(&json);
+    std::string message = ErrorOf(json);
+    INFO(message);
+    CHECK(message.find(c.expected) != std::string::npos);
+  }
+}
+
 // Random byte edits of a valid file: whatever the parser or the validator says, it is one line and no crash.
 TEST_CASE("mutated traces never crash the reader") {
   std::string text = ValidTrace().dump();
