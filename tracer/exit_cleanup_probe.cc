@@ -61,7 +61,9 @@ void CloseEveryDescriptor() {
 #endif
   rlimit limit{};
   rlim_t end = 65536;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) end = std::min<rlim_t>(limit.rlim_cur, 1 << 20);
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    end = std::min<rlim_t>(limit.rlim_cur, 1 << 20);
+  }
   for (rlim_t fd = 0; fd < end; ++fd) close(static_cast<int>(fd));
 }
 

@@ -39,7 +39,8 @@ class LeakSuppressions {
 bool SuppressionPatternMatches(absl::string_view pattern, absl::string_view text);
 
 // The C runtime's own blocks, which valgrind's --run-libc-freeres (and libstdc++'s freeres) would free at
-// exit and LeakSanitizer never reports:
+// exit and LeakSanitizer never reports, judged by the stack alone: what ClassifyLeaks falls back on when the
+// trace has no exit-cleanup probe figures (trace_file.h, "freed_at_exit"), which are exact:
 //   1. blocks libc's freeres releases, recognised by a function among the innermost frames while they stay
 //      in libc or the loader (kFreedAtExit in leak_suppressions.cc): stdio buffers (_IO_file_doallocate,
 //      _IO_wfile_doallocate: the buffer a FILE gets on its first read or write; the FILE itself, from an
@@ -57,7 +58,8 @@ bool IsCRuntimeBlockFrames(absl::Span<const Frame* const> frames);
 // The frame lies in one of the runtime's own modules of rule 2 above (by module basename).
 bool InCRuntimeModule(const Frame& frame);
 
-// Classifies an exit trace's live sites (report->sites) into leaks, runtime leaks and suppressed blocks,
+// Classifies an exit trace's live sites (report->sites) into leaks, runtime leaks and suppressed blocks (a
+// site may be split: the probe's runtime part, the rest leaked or suppressed; Site::runtime_* and leaked_*),
 // grouped by stack and sorted by bytes, and fills the totals. A report read back from JSON (no sites) has
 // its leaks filtered by `suppressions` instead. Snapshots are left alone. Of a trace's lists, the first
 // `named_entries` entries carry their stack (what the caller shows), the others their figures only: with

@@ -194,7 +194,8 @@ std::string RenderLeakText(const TraceReport& report, int top) {
       count += leak.count;
     }
     not_counted.push_back(
-        fmt::format("{} in {} the C runtime frees at exit (stdio, locale, NSS, loader tables)", BytesText(bytes), Blocks(count)));
+        fmt::format("{} in {} the C runtime frees at exit (stdio, locale, NSS, loader tables)", BytesText(bytes),
+                    Blocks(count)));
   }
   if (report.suppressed_count > 0 || report.suppressed_bytes > 0) {
     not_counted.push_back(

@@ -33,6 +33,12 @@
 //             // live_*: still allocated (at exit: leaked); peak_*: held at the traced high-water mark;
 //             // allocated_bytes, allocations: everything this stack ever allocated;
 //             // sizes: up to 4 distinct requested sizes: of the live blocks if any, else the first allocated
+//   "freed_at_exit": [[node, bytes, blocks], ...]
+//             // exit traces, when the exit-cleanup probe ran (tracer/exit_cleanup_probe.h): of each listed
+//             // site's live figures, what the C runtime's own exit cleanup freed (the runtime's blocks, not
+//             // leaks); a site not listed had none freed. Absent: the probe did not run, and readers tell the
+//             // runtime's blocks apart by their stacks. Optional, so version 2 readers that predate it still read
+//             // the file.
 // }
 // In sample mode every count and byte figure is an unbiased estimate (rounded to an integer). Sites with all
 // figures zero are omitted. Readers also accept version 1 (a "stacks" list [{"id", "frames": [[module_index,
