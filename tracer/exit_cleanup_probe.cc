@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -117,6 +118,40 @@ void IsolateChild() {
   }
 }
 
+// Whether a seccomp filter is in place (/proc/self/status "Seccomp: 2"); unreadable counts as yes.
+bool SeccompFilterActive() {
+  const int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  std::string text;
+  char buffer[4096];
+  for (ssize_t got; (got = read(fd, buffer, sizeof(buffer))) > 0;) text.append(buffer, static_cast<size_t>(got));
+  close(fd);
+  const size_t at = text.find("\nSeccomp:");
+  if (at == std::string::npos) return false;  // a kernel without seccomp
+  const size_t value = text.find_first_not_of(" \t", at + 9);
+  return value == std::string::npos || text[value] != '0';
+}
+
+// A filter may kill the whole process for a clone that starts no thread (a sandbox that allows threads only).
+// So under one, that clone is tried first from a child that shares this memory and is started the way
+// posix_spawn starts one (CLONE_VM | CLONE_VFORK, no exit signal): if the filter kills, only that child dies.
+alignas(64) char g_check_stack[16 * 1024];
+
+int TryCloneChild(void*) {
+  const long grandchild = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, nullptr);
+  if (grandchild == 0) ExitChild(0);
+  if (grandchild < 0) return 1;
+  int status = 0;
+  return waitpid(static_cast<pid_t>(grandchild), &status, __WALL) == grandchild ? 0 : 1;
+}
+
+bool ProcessCloneAllowed() {
+  if (!SeccompFilterActive()) return true;
+  const pid_t child = clone(TryCloneChild, g_check_stack + sizeof(g_check_stack), CLONE_VM | CLONE_VFORK, nullptr);
+  int status = 0;
+  return child > 0 && waitpid(child, &status, __WALL) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 int64_t MonotonicMs() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -158,6 +193,10 @@ bool ProbeExitCleanup(const ExitCleanupProbeHooks& hooks, int timeout_ms, std::v
   size_t capacity = 0;
   for (const SiteCounters& site : *sites) capacity += site.live_blocks > 0 || site.live_bytes > 0 ? 1 : 0;
   if (capacity == 0) return true;
+  if (!ProcessCloneAllowed()) {
+    *why = "a seccomp filter does not let this process start a child process";
+    return false;
+  }
   void* mapping = mmap(nullptr, MappingBytes(capacity), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mapping == MAP_FAILED) {
     *why = std::string("cannot map its result: ") + strerror(errno);

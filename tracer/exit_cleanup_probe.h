@@ -10,7 +10,8 @@
 // calling thread exists in it: a lock another thread held at the clone stays held there, so the parent waits
 // at most `timeout_ms`, then kills the child and gives up (the caller falls back on telling runtime blocks
 // apart by their stacks, leak_suppressions.h). The child asks the kernel to pick it first under memory
-// pressure (oom_score_adj 1000).
+// pressure (oom_score_adj 1000). Under a seccomp filter the clone is tried first from a posix_spawn-style
+// child (CLONE_VM | CLONE_VFORK), so a filter that kills a process for it kills only that child.
 #ifndef MEMTIDE_TRACER_EXIT_CLEANUP_PROBE_H_
 #define MEMTIDE_TRACER_EXIT_CLEANUP_PROBE_H_
 

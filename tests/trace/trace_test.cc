@@ -376,6 +376,43 @@ TEST_CASE("under a seccomp filter that kills process_vm_readv, libunwind checks 
         std::string::npos);
 }
 
+TEST_CASE("the exit-cleanup probe: the trace lists what the C runtime's cleanup freed, the output is written once") {
+  TempDir dir;
+  // Standard output is a pipe: printf's "done" is still in its buffer at the leak check, and the probe's
+  // child, which runs the cleanup that flushes it, must not write it a second time.
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_NO_LEAKS}, {{"MEMTIDE_LEAK_TOP", "5"}});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.out.find("done\n") == run.result.out.rfind("done\n"));
+  CHECK(run.result.err.find("exit cleanup") == std::string::npos);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  const json trace = json::parse(ReadFile(files[0]));
+  REQUIRE(trace.contains("freed_at_exit"));
+  CHECK_FALSE(trace["freed_at_exit"].empty());
+  json report = Rendered(files[0]);
+  CHECK(report["leaks"].empty());
+  CHECK_FALSE(report["runtime_leaks"].empty());
+}
+
+TEST_CASE("in a sandbox that kills a process for a fork-like clone, the exit-cleanup probe stays out of the way") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_THREADS_ONLY_SANDBOX, MEMTIDE_TRACE_LEAK_PATHS, "return"},
+                      {{"MEMTIDE_LEAK_TOP", "5"}});
+  INFO(run.Describe());
+  if (run.result.out.rfind("ok skipped:", 0) == 0) {
+    MESSAGE(run.result.out);
+    return;
+  }
+  CHECK(run.result.exit_code == 0);
+  CHECK(run.result.err.find("a seccomp filter does not let this process start a child process") != std::string::npos);
+  CHECK(run.result.err.find("21,001") != std::string::npos);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  CHECK_FALSE(json::parse(ReadFile(files[0])).contains("freed_at_exit"));
+  CHECK(LeakOfSize(Rendered(files[0]), 21001).blocks == 1);
+}
+
 TEST_CASE("memtide snapshot of a process that does not trace says so in one line") {
   TempDir dir;
   Run run = SnapshotLiveServer(dir, dir.File("snap.json"), {});
