@@ -362,8 +362,8 @@ TEST_CASE("a traced daemon sees no descriptor of libunwind's, and the files it o
 TEST_CASE("under a seccomp filter that kills process_vm_readv, libunwind checks memory through a pipe above 999") {
   TempDir dir;
   Run run = RunTraced(dir,
-                      {MEMTIDE_TRACE_WITHOUT_PROCESS_VM_READV, MEMTIDE_TRACE_DAEMON_FILES, dir.File("first.txt"),
-                       dir.File("second.txt"), "pipe-above-999"},
+                      {MEMTIDE_TRACE_SECCOMP_SANDBOX, "no-process-vm-readv", MEMTIDE_TRACE_DAEMON_FILES,
+                       dir.File("first.txt"), dir.File("second.txt"), "pipe-above-999"},
                       {{"MEMTIDE_TRACE_FAST_UNWIND", "0"}, {"MEMTIDE_VERBOSE", "1"}});
   INFO(run.Describe());
   if (run.result.out.rfind("ok skipped:", 0) == 0) {
@@ -397,7 +397,7 @@ TEST_CASE("the exit-cleanup probe: the trace lists what the C runtime's cleanup 
 
 TEST_CASE("in a sandbox that kills a process for a fork-like clone, the exit-cleanup probe stays out of the way") {
   TempDir dir;
-  Run run = RunTraced(dir, {MEMTIDE_TRACE_THREADS_ONLY_SANDBOX, MEMTIDE_TRACE_LEAK_PATHS, "return"},
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_SECCOMP_SANDBOX, "threads-only", MEMTIDE_TRACE_LEAK_PATHS, "return"},
                       {{"MEMTIDE_LEAK_TOP", "5"}});
   INFO(run.Describe());
   if (run.result.out.rfind("ok skipped:", 0) == 0) {

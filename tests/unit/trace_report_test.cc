@@ -403,12 +403,24 @@ TEST_CASE("version 2 reads exactly as the same trace in version 1") {
   for (size_t i = 0; i < one->peak_sites.size(); ++i) CHECK(one->peak_sites[i].bytes == two->peak_sites[i].bytes);
 }
 
+// An edit of a valid version-2 trace, and what the one-line error must say.
+struct HostileEdit {
+  std::function<void(Json*)> edit;
+  std::string expected;
+};
+
+void CheckHostileEdits(const std::vector<HostileEdit>& cases) {
+  for (const HostileEdit& c : cases) {
+    Json json = ToVersion2(DistinctStacksTrace());
+    c.edit(&json);
+    std::string message = ErrorOf(json);
+    INFO(message);
+    CHECK(message.find(c.expected) != std::string::npos);
+  }
+}
+
 TEST_CASE("hostile version-2 traces: one line naming the place and the problem") {
-  struct Case {
-    std::function<void(Json*)> edit;
-    std::string expected;
-  };
-  const Case cases[] = {
+  CheckHostileEdits({
       {[](Json* j) { (*j)["frames"][0][0] = 9; }, "t.json: frames[0]: module index 9 is out of range"},
       {[](Json* j) { (*j)["frames"][1] = "x"; }, "frames[1]: is not a [module_index, offset] pair"},
       {[](Json* j) { (*j)["nodes"][0][0] = 0; }, "nodes[0][0]: parent 0 is not -1 or an earlier node"},
@@ -427,14 +439,7 @@ TEST_CASE("hostile version-2 traces: one line naming the place and the problem")
          for (int i = 0; i < 1100; ++i) nodes.push_back({int64_t(nodes.size()) - 1, 0});
        },
        "a stack of more than 1024 frames"},
-  };
-  for (const Case& c : cases) {
-    Json json = ToVersion2(DistinctStacksTrace());
-    c.edit(&json);
-    std::string message = ErrorOf(json);
-    INFO(message);
-    CHECK(message.find(c.expected) != std::string::npos);
-  }
+  });
 }
 
 TEST_CASE("the exit-cleanup probe's figures decide which blocks are the C runtime's") {
@@ -485,11 +490,7 @@ TEST_CASE("the exit-cleanup probe's figures decide which blocks are the C runtim
 }
 
 TEST_CASE("hostile freed_at_exit lists: one line naming the place and the problem") {
-  struct Case {
-    std::function<void(Json*)> edit;
-    std::string expected;
-  };
-  const Case cases[] = {
+  CheckHostileEdits({
       {[](Json* j) { (*j)["freed_at_exit"] = 5; }, "freed_at_exit: is not an array of [node, bytes, blocks]"},
       {[](Json* j) { (*j)["freed_at_exit"] = Json::array({Json::array({0, 1})}); },
        "freed_at_exit[0]: is not a [node, bytes, blocks] triple"},
@@ -499,14 +500,7 @@ TEST_CASE("hostile freed_at_exit lists: one line naming the place and the proble
        "freed_at_exit[0][0]: node 1000 is no site's stack"},
       {[](Json* j) { (*j)["freed_at_exit"] = Json::array({Json::array({(*j)["sites"][0][0], 2000, 1})}); },
        "freed_at_exit[0]: frees 2000 bytes in 1 blocks of a site that has only 1000 in 10 live"},
-  };
-  for (const Case& c : cases) {
-    Json json = ToVersion2(DistinctStacksTrace());
-    c.edit(&json);
-    std::string message = ErrorOf(json);
-    INFO(message);
-    CHECK(message.find(c.expected) != std::string::npos);
-  }
+  });
 }
 
 // Random byte edits of a valid file: whatever the parser or the validator says, it is one line and no crash.
