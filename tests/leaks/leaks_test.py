@@ -17,6 +17,11 @@ CASE is one ctest (tests/leaks/CMakeLists.txt):
                    rounds: "872.70K"; the rounded figure is checked against the exact one), over the blocks
                    allocated under main() or a thread: heaptrack's own start-up blocks (its libstdc++'s
                    72,704-byte emergency exception pool, in a C program) are printed and left out.
+  real_programs    (leaks.real_programs) real tools (sqlite3, git, python3, coreutils), whose binaries have no
+                   symbols to compare by function: memtide's leaked total (full mode, LD_PRELOAD, raw trace read
+                   by `memtide report`) == valgrind's "in use at exit", bytes and blocks. Their C runtime state
+                   (locale, NSS, stdio, setenv) is what the exit-cleanup probe must take out. Commands that copy
+                   the environment are left out: valgrind's and memtide's variables differ.
   sample_accuracy  (leaks.sample_accuracy) sample mode: each big site's estimated live bytes within 10% of
                    the truth (at a mean where 10% is >= 4 standard errors; see sample_case).
 Exit 0 passed, 1 failed, 77 skipped (said loudly: only when valgrind or heaptrack is not installed).
@@ -440,6 +445,48 @@ def leak_case(name, work):
     check(not problems, "\n\n".join(problems))
 
 
+# Deterministic commands that leave C runtime state behind at exit and do not copy their environment.
+REAL_COMMANDS = [
+    ["sqlite3", ":memory:", "select 1;"],
+    ["git", "--version"],
+    ["/usr/bin/python3", "-c", "pass"],
+    ["ls", "/"],
+    ["sort", "/etc/passwd"],
+    ["sed", "-n", "1p", "/etc/passwd"],
+]
+
+
+def valgrind_in_use(command, work):
+    log_file = os.path.join(work, "valgrind.log")
+    run(["valgrind", f"--log-file={log_file}", *command], expect=0, timeout=120)
+    with open(log_file, errors="replace") as log:
+        text = log.read()
+    match = re.search(r"in use at exit: ([\d,]+) bytes in ([\d,]+) blocks", text)
+    check(match is not None, "valgrind's log has no 'in use at exit' line", text[-3000:])
+    return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
+
+
+def real_programs_case(work):
+    problems = []
+    for number, command in enumerate(REAL_COMMANDS):
+        check(shutil.which(command[0]) is not None, f"{command[0]} is not installed (scripts/setup installs it)")
+        case_dir = os.path.join(work, str(number))
+        os.mkdir(case_dir)
+        v_in_use = valgrind_in_use(command, case_dir)
+        raw = memtide_raw_trace(shutil.which(command[0]), command[1:], case_dir, 0)
+        report = memtide_report_of(os.path.join(case_dir, f"raw_trace.{raw['pid']}.json"))
+        leaked = (sum(leak["bytes"] for leak in report["leaks"]), sum(leak["count"] for leak in report["leaks"]))
+        runtime = (sum(leak["bytes"] for leak in report["runtime_leaks"]),
+                   sum(leak["count"] for leak in report["runtime_leaks"]))
+        line = (f"{' '.join(command)}: valgrind in use at exit {v_in_use[0]} bytes in {v_in_use[1]} blocks; memtide "
+                f"leaked {leaked[0]} in {leaked[1]} (the C runtime's {runtime[0]} in {runtime[1]})")
+        print(line)
+        check("freed_at_exit" in raw, f"{' '.join(command)}: the trace has no freed_at_exit (the probe did not run)")
+        if leaked != v_in_use:
+            problems.append(line)
+    check(not problems, "memtide's leaked totals differ from valgrind's:\n" + "\n".join(problems))
+
+
 def heaptrack_peak(program, work):
     """Runs heaptrack and computes the peak exactly from its raw event stream. Returns {"all": peak of every
     event, "program": peak of the blocks allocated under main() or a thread, "own": the same less glibc's
@@ -690,6 +737,8 @@ def main():
             raise Failure("`memtide run --help` has no --trace/--leaks: the CLI cannot write leak reports yet")
         if ARGS.case == "sample_accuracy":
             sample_case(work)
+        elif ARGS.case == "real_programs":
+            real_programs_case(work)
         elif ARGS.case.startswith("peak."):
             peak_case(ARGS.case[len("peak."):], work)
         else:
