@@ -36,18 +36,31 @@ bool InLibcOrLoader(const Frame& frame) {
 constexpr absl::string_view kFreedAtExit[] = {
     "_IO_file_doallocate",              // stdio buffers
     "_IO_wfile_doallocate",             // wide stdio buffers
-    "_dl_allocate_tls",                 // a thread's TLS: freed with libc's stack cache
-    "allocate_dtv",                     //   (its dynamic thread vector)
     "_dl_find_object_update",           // the loader's object table for _dl_find_object (the unwinder)
     "_dlfo_mappings_segment_allocate",  //   (its segments)
     "_dl_map_object_deps",              // the init/fini order lists of loaded objects
 };
+// ...and a thread's TLS (IsThreadTablesBlockFrames).
+constexpr absl::string_view kThreadTables[] = {"_dl_allocate_tls", "allocate_dtv"};
 
 // The function without a " [module changed]" mark.
 absl::string_view FunctionName(const Frame& frame) {
   absl::string_view name = frame.function;
   absl::ConsumeSuffix(&name, kModuleChangedSuffix);
   return name;
+}
+
+// A function of `names` among the innermost frames while they stay in libc or the loader.
+template <size_t N>
+bool AllocatedByRuntimeFunction(absl::Span<const Frame* const> frames, const absl::string_view (&names)[N]) {
+  for (const Frame* frame : frames) {
+    if (!InLibcOrLoader(*frame)) return false;
+    absl::string_view function = FunctionName(*frame);
+    for (absl::string_view name : names) {
+      if (function == name) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -156,16 +169,14 @@ bool InCRuntimeModule(const Frame& frame) {
 
 bool IsCRuntimeBlock(const Stack& stack) { return IsCRuntimeBlockFrames(FramesOf(stack)); }
 
+bool IsThreadTablesBlockFrames(absl::Span<const Frame* const> frames) {
+  return AllocatedByRuntimeFunction(frames, kThreadTables);
+}
+
 bool IsCRuntimeBlockFrames(absl::Span<const Frame* const> frames) {
   if (frames.empty()) return false;
   // 1. what freeres releases: the innermost frames while they stay in libc or the loader.
-  for (const Frame* frame : frames) {
-    if (!InLibcOrLoader(*frame)) break;
-    absl::string_view function = FunctionName(*frame);
-    for (absl::string_view freed : kFreedAtExit) {
-      if (function == freed) return true;
-    }
-  }
+  if (AllocatedByRuntimeFunction(frames, kFreedAtExit) || IsThreadTablesBlockFrames(frames)) return true;
   // 2. nothing but the runtime on the whole stack.
   for (const Frame* frame : frames) {
     if (!InCRuntimeModule(*frame)) return false;
@@ -197,9 +208,15 @@ void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report, si
         site.runtime_bytes = runtime_stack ? site.live_bytes : 0;
         site.runtime_blocks = runtime_stack ? site.live_blocks : 0;
       }
+      int64_t rest_bytes = site.live_bytes - site.runtime_bytes;
+      int64_t rest_blocks = site.live_blocks - site.runtime_blocks;
+      if ((rest_bytes != 0 || rest_blocks != 0) && IsThreadTablesBlockFrames(frames)) {
+        // A thread still running at exit: its TLS outlives the probe's cleanup, and is still not the program's.
+        site.runtime_bytes = site.live_bytes;
+        site.runtime_blocks = site.live_blocks;
+        rest_bytes = rest_blocks = 0;
+      }
       if (site.runtime_bytes != 0 || site.runtime_blocks != 0) runtime.push_back(&site);
-      const int64_t rest_bytes = site.live_bytes - site.runtime_bytes;
-      const int64_t rest_blocks = site.live_blocks - site.runtime_blocks;
       if (rest_bytes == 0 && rest_blocks == 0) continue;
       if (int index = suppressions.MatchFrames(frames); index >= 0) {
         suppress(index, rest_bytes, rest_blocks);

@@ -55,6 +55,10 @@ bool SuppressionPatternMatches(absl::string_view pattern, absl::string_view text
 // function is the rule: tune it here.
 bool IsCRuntimeBlock(const Stack& stack);
 bool IsCRuntimeBlockFrames(absl::Span<const Frame* const> frames);
+// A thread's TLS (_dl_allocate_tls, allocate_dtv under pthread_create): the thread library's whether the
+// thread has ended (libc's cleanup frees it with its stack cache) or still runs at exit (valgrind then counts it
+// as "possibly lost"). Never the program's leak, with or without the exit-cleanup probe.
+bool IsThreadTablesBlockFrames(absl::Span<const Frame* const> frames);
 // The frame lies in one of the runtime's own modules of rule 2 above (by module basename).
 bool InCRuntimeModule(const Frame& frame);
 

@@ -691,6 +691,28 @@ TEST_CASE("the C runtime's own blocks") {
   CHECK_FALSE(IsCRuntimeBlock({}));
 }
 
+TEST_CASE("with the probe's figures, a thread still running at exit keeps its TLS apart as the runtime's") {
+  TraceReport report;
+  report.has_trace = report.has_sites = report.exit_cleanup_probed = true;
+  report.trace.kind = TraceKind::kExit;
+  Site tls;  // the probe's cleanup frees no running thread's TLS
+  tls.stack = {At("allocate_dtv", "ld-linux-x86-64.so.2"), At("_dl_allocate_tls", "ld-linux-x86-64.so.2"),
+               At("allocate_stack", "libc.so.6"), At("pthread_create", "libc.so.6"), At("main", "prog")};
+  tls.live_bytes = 816;
+  tls.live_blocks = 3;
+  Site leak;
+  leak.stack = {At("main", "prog")};
+  leak.live_bytes = 100;
+  leak.live_blocks = 1;
+  report.sites = {tls, leak};
+  ClassifyLeaks(LeakSuppressions(), &report);
+  CHECK(report.leaked_bytes == 100);
+  CHECK(report.leaked_blocks == 1);
+  REQUIRE(report.runtime_leaks.size() == 1);
+  CHECK(report.runtime_leaks[0].bytes == 816);
+  CHECK(report.runtime_leaks[0].count == 3);
+}
+
 TEST_CASE("suppressions applied to a report's stored leaks") {
   absl::StatusOr<TraceReport> traced = Parse(ValidTrace());
   REQUIRE(traced.ok());
