@@ -100,7 +100,7 @@ void StartTracerModule(const Options& options) {
   config.log_line = LogLineFromTracer;
   config.write_text = WriteTextFromTracer;
   config.dlclose_calls = &g_dlclose_calls;
-  config.run_traced = RunTraced;
+  config.run_traced = options.exit_cleanup_probe != 0 ? RunTraced : nullptr;
   const MemtideTracerApi* api = start(&config);
   if (api == nullptr) return;  // the module said why
   if (api->abi_version != MEMTIDE_TRACER_ABI_VERSION) {

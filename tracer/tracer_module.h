@@ -47,7 +47,8 @@ struct MemtideTracerConfig {
   const uint64_t* dlclose_calls;
   // Calls function on this thread with the reentrancy guard lifted, so that its allocations and frees are
   // counted and traced like the program's. Only the exit-cleanup probe's throwaway child uses it
-  // (tracer/exit_cleanup_probe.h), to see which blocks the C runtime's own cleanup frees.
+  // (tracer/exit_cleanup_probe.h), to see which blocks the C runtime's own cleanup frees. Null: no probe
+  // (MEMTIDE_EXIT_CLEANUP_PROBE=0), the runtime's blocks are then told apart by their stacks.
   void (*run_traced)(void (*function)(void));
 };
 

@@ -393,6 +393,18 @@ TEST_CASE("the exit-cleanup probe: the trace lists what the C runtime's cleanup 
   json report = Rendered(files[0]);
   CHECK(report["leaks"].empty());
   CHECK_FALSE(report["runtime_leaks"].empty());
+
+  // Turned off: no list, no line; the stacks tell the runtime's blocks apart.
+  TempDir off_dir;
+  Run off =
+      RunTraced(off_dir, {MEMTIDE_TRACE_NO_LEAKS}, {{"MEMTIDE_LEAK_TOP", "5"}, {"MEMTIDE_EXIT_CLEANUP_PROBE", "0"}});
+  INFO(off.Describe());
+  REQUIRE(off.result.exit_code == 0);
+  CHECK(off.result.err.find("exit cleanup") == std::string::npos);
+  std::vector<std::string> off_files = TraceFiles(off_dir);
+  REQUIRE(off_files.size() == 1);
+  CHECK_FALSE(json::parse(ReadFile(off_files[0])).contains("freed_at_exit"));
+  CHECK(Rendered(off_files[0])["leaks"].empty());
 }
 
 TEST_CASE("in a sandbox that kills a process for a fork-like clone, the exit-cleanup probe stays out of the way") {
