@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -118,24 +119,39 @@ void IsolateChild() {
   }
 }
 
-// Whether a seccomp filter is in place (/proc/self/status "Seccomp: 2"); unreadable counts as yes.
-bool SeccompFilterActive() {
+// The seccomp state of /proc/self/status: whether a filter is in place ("Seccomp: 2"; unreadable counts as
+// yes) and how many ("Seccomp_filters", Linux 5.9 and later; -1 when not said). Filters are only ever added.
+struct SeccompState {
+  bool filtering = true;
+  int64_t filters = -1;
+};
+
+SeccompState ReadSeccompState() {
+  SeccompState state;
   const int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
+  if (fd < 0) return state;
   std::string text;
   char buffer[4096];
   for (ssize_t got; (got = read(fd, buffer, sizeof(buffer))) > 0;) text.append(buffer, static_cast<size_t>(got));
   close(fd);
-  const size_t at = text.find("\nSeccomp:");
-  if (at == std::string::npos) return false;  // a kernel without seccomp
-  const size_t value = text.find_first_not_of(" \t", at + 9);
-  return value == std::string::npos || text[value] != '0';
+  auto field = [&text](const char* name) -> int64_t {
+    const size_t at = text.find(name);
+    return at == std::string::npos ? -1 : strtoll(text.c_str() + at + strlen(name), nullptr, 10);
+  };
+  state.filtering = field("\nSeccomp:") > 0;  // 0: none; absent (-1): a kernel without seccomp
+  state.filters = field("\nSeccomp_filters:");
+  return state;
 }
 
 // A filter may kill the whole process for a clone that starts no thread (a sandbox that allows threads only).
 // So under one, that clone is tried first from a child that shares this memory and is started the way
 // posix_spawn starts one (CLONE_VM | CLONE_VFORK, no exit signal): if the filter kills, only that child dies.
+// The try copies the process as the probe does, so it is made at start, while the process is small, and made
+// again at exit only if filters were added since.
 alignas(64) char g_check_stack[16 * 1024];
+SeccompState g_state_at_start;
+bool g_checked_at_start = false;
+bool g_clone_allowed_at_start = false;
 
 int TryCloneChild(void*) {
   const long grandchild = syscall(SYS_clone, 0ul, nullptr, nullptr, nullptr, nullptr);
@@ -145,11 +161,19 @@ int TryCloneChild(void*) {
   return waitpid(static_cast<pid_t>(grandchild), &status, __WALL) == grandchild ? 0 : 1;
 }
 
-bool ProcessCloneAllowed() {
-  if (!SeccompFilterActive()) return true;
+bool TryClone() {
   const pid_t child = clone(TryCloneChild, g_check_stack + sizeof(g_check_stack), CLONE_VM | CLONE_VFORK, nullptr);
   int status = 0;
   return child > 0 && waitpid(child, &status, __WALL) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool ProcessCloneAllowed() {
+  const SeccompState now = ReadSeccompState();
+  if (!now.filtering) return true;
+  if (g_checked_at_start && now.filters >= 0 && now.filters == g_state_at_start.filters) {
+    return g_clone_allowed_at_start;
+  }
+  return TryClone();
 }
 
 int64_t MonotonicMs() {
@@ -189,6 +213,12 @@ std::string WaitForChild(pid_t child, const ResultHeader* header, int timeout_ms
 }
 
 }  // namespace
+
+void PrepareExitCleanupProbe() {
+  g_state_at_start = ReadSeccompState();
+  if (g_state_at_start.filtering && g_state_at_start.filters >= 0) g_clone_allowed_at_start = TryClone();
+  g_checked_at_start = true;
+}
 
 bool ProbeExitCleanup(const ExitCleanupProbeHooks& hooks, int timeout_ms, std::vector<SiteCounters>* sites,
                       std::string* why) {

@@ -11,7 +11,8 @@
 // at most `timeout_ms`, then kills the child and gives up (the caller falls back on telling runtime blocks
 // apart by their stacks, leak_suppressions.h). The child asks the kernel to pick it first under memory
 // pressure (oom_score_adj 1000). Under a seccomp filter the clone is tried first from a posix_spawn-style
-// child (CLONE_VM | CLONE_VFORK), so a filter that kills a process for it kills only that child.
+// child (CLONE_VM | CLONE_VFORK), so a filter that kills a process for it kills only that child; that try is
+// made at start (PrepareExitCleanupProbe) and again at exit only if filters were added since.
 #ifndef MEMTIDE_TRACER_EXIT_CLEANUP_PROBE_H_
 #define MEMTIDE_TRACER_EXIT_CLEANUP_PROBE_H_
 
@@ -34,6 +35,10 @@ struct ExitCleanupProbeHooks {
   // In the child, after the cleanup: every site's live figures now.
   std::function<std::vector<SiteCounters>()> sites_now;
 };
+
+// Once, at start (the tracer's Start): under a seccomp filter, finds out now, while the process is small and the
+// copy cheap, whether the probe's clone is allowed; the probe asks again only if filters are added later.
+void PrepareExitCleanupProbe();
 
 // Sets freed_at_exit_bytes and freed_at_exit_blocks of each site of `sites` (sorted by site; their live
 // figures are the ones before the cleanup) and returns true; or returns false with a one-line reason in *why

@@ -101,6 +101,7 @@ class Tracer {
     std::string note;
     if (!capture_.Init(skip_begin_, skip_end_, max_frames_, fast_unwind_, error, &note)) return false;
     if (!note.empty()) Log("%s", note.c_str());
+    if (run_traced_ != nullptr) PrepareExitCleanupProbe();
     return true;
   }
 
