@@ -262,6 +262,17 @@ class Tracer {
 
   // libmemtide_leak_text.so from this module's folder (leak_text_module.h), or null with *reason set.
   static MemtideLeakTextFunction LoadLeakText(std::string* reason) {
+    // Its libraries (absl's strings and status) bring std::ios_base::Init objects, whose destructors run after
+    // this exit handler and flush std::cout and std::cerr, taking stdout's and stderr's locks: a C program
+    // with another thread holding one (a printf blocked on a full pipe, flockfile) would hang there forever.
+    for (FILE* stream : {stdout, stderr}) {
+      if (ftrylockfile(stream) != 0) {
+        *reason = std::string("another thread holds the lock of standard ") +
+                  (stream == stdout ? "output" : "error") + " (the report's libraries would wait for it at exit)";
+        return nullptr;
+      }
+      funlockfile(stream);
+    }
     const std::string path = OwnFolder() + MEMTIDE_LEAK_TEXT_MODULE;
     void* module = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (module == nullptr) {

@@ -425,6 +425,24 @@ TEST_CASE("in a sandbox that kills a process for a fork-like clone, the exit-cle
   CHECK(LeakOfSize(Rendered(files[0]), 21001).blocks == 1);
 }
 
+TEST_CASE("a program that exits while another thread holds standard output's lock exits under tracing too") {
+  // With the trace file only (memtide run's way): nothing of memtide's waits for the lock.
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_STDOUT_HELD});
+  INFO(run.Describe());
+  CHECK(run.result.exit_code == 0);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  CHECK(LeakOfSize(Rendered(files[0]), 4321).blocks == 1);
+  // With the leak text (plain LD_PRELOAD's default): its libraries would wait, so it is left out, in one line.
+  TempDir text_dir;
+  Run text = RunTraced(text_dir, {MEMTIDE_TRACE_STDOUT_HELD}, {{"MEMTIDE_LEAK_TOP", "5"}});
+  INFO(text.Describe());
+  CHECK(text.result.exit_code == 0);
+  CHECK(text.result.err.find("no leak report: another thread holds the lock of standard output") !=
+        std::string::npos);
+}
+
 TEST_CASE("memtide snapshot of a process that does not trace says so in one line") {
   TempDir dir;
   Run run = SnapshotLiveServer(dir, dir.File("snap.json"), {});
