@@ -26,8 +26,10 @@ bool OnlyCRuntimeBlocks(const nlohmann::json& raw_trace, RawTraceOptions options
   options.keep_going = [&only_runtime](const TraceReport& report, const Site& site) {
     const bool live = site.live_blocks != 0 || site.live_bytes != 0;
     if (!live) return true;
+    // The probe frees no running thread's TLS; ClassifyLeaks keeps that apart too (IsThreadTablesBlockFrames).
     only_runtime = report.exit_cleanup_probed
-                       ? site.runtime_bytes == site.live_bytes && site.runtime_blocks == site.live_blocks
+                       ? (site.runtime_bytes == site.live_bytes && site.runtime_blocks == site.live_blocks) ||
+                             IsThreadTablesBlockFrames(SiteFrames(report, site))
                        : IsCRuntimeBlockFrames(SiteFrames(report, site));
     return only_runtime;
   };

@@ -656,7 +656,6 @@ absl::Status ParseStacksAndSitesV1(const Reader& reader, const Json& json, size_
   return absl::OkStatus();
 }
 
-// Version 2: "frames", the call tree "nodes", "site_fields" and "sites" as arrays (trace_file.h).
 // Version 2's optional "freed_at_exit" (trace_file.h) into the sites' runtime_* figures. Sets *probed
 // when the list is there.
 absl::Status ParseFreedAtExit(const Reader& reader, const Json& json,
@@ -683,6 +682,9 @@ absl::Status ParseFreedAtExit(const Reader& reader, const Json& json,
       return reader.Error(where() + "[0]", absl::StrCat("node ", values[0], " is no site's stack"));
     }
     Site& site = (*raw_sites)[found->second].first;
+    if (site.runtime_bytes != 0 || site.runtime_blocks != 0) {
+      return reader.Error(where() + "[0]", absl::StrCat("node ", values[0], " is listed twice"));
+    }
     if (values[1] > site.live_bytes || values[2] > site.live_blocks) {
       return reader.Error(where(), absl::StrCat("frees ", values[1], " bytes in ", values[2],
                                                 " blocks of a site that has only ", site.live_bytes, " in ",
@@ -694,6 +696,7 @@ absl::Status ParseFreedAtExit(const Reader& reader, const Json& json,
   return absl::OkStatus();
 }
 
+// Version 2: "frames", the call tree "nodes", "site_fields" and "sites" as arrays (trace_file.h).
 absl::Status ParseStacksAndSitesV2(const Reader& reader, const Json& json, size_t module_count, RawCallTree* tree,
                                    std::vector<std::pair<Site, int64_t>>* raw_sites, bool* exit_cleanup_probed) {
   absl::StatusOr<const Json*> frames_json = reader.Array(json, "frames", "", true);

@@ -500,6 +500,11 @@ TEST_CASE("hostile freed_at_exit lists: one line naming the place and the proble
        "freed_at_exit[0][0]: node 1000 is no site's stack"},
       {[](Json* j) { (*j)["freed_at_exit"] = Json::array({Json::array({(*j)["sites"][0][0], 2000, 1})}); },
        "freed_at_exit[0]: frees 2000 bytes in 1 blocks of a site that has only 1000 in 10 live"},
+      {[](Json* j) {
+         (*j)["freed_at_exit"] = Json::array({Json::array({(*j)["sites"][0][0], 1, 1}),
+                                              Json::array({(*j)["sites"][0][0], 1, 1})});
+       },
+       "is listed twice"},
   });
 }
 
