@@ -18,15 +18,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_sharing_memory.h"
 #include "import_slots.h"
 #include "log.h"
 
@@ -110,13 +109,10 @@ int HighPipe(int fds[2], int flags) {
   return 0;
 }
 
-// Whether process_vm_readv reads this process's memory, asked in a child that shares that memory (clone with
-// CLONE_VM and CLONE_VFORK, no exit signal, so the program's SIGCHLD handler and waits never see it): a seccomp
-// filter may kill the process for a system call it does not list (systemd's SystemCallFilter= does by
-// default), and then only the child dies.
+// Whether process_vm_readv reads this process's memory, asked in a child that shares that memory
+// (child_sharing_memory.h): a seccomp filter that does not allow it kills only that child.
 alignas(64) char g_probe_stack[16 * 1024];
 
-// Runs in the child, on g_probe_stack, with the calling thread's TLS (errno), which is suspended meanwhile.
 int ProbeChild(void*) {
   const char probe = 1;
   return CheckReadable(&probe, 1) == 1 ? 0 : 1;
@@ -124,10 +120,7 @@ int ProbeChild(void*) {
 
 bool ProcessCanReadItself() {
   const int saved_errno = errno;
-  const pid_t child = clone(ProbeChild, g_probe_stack + sizeof(g_probe_stack), CLONE_VM | CLONE_VFORK, nullptr);
-  int status = 0;
-  const bool readable = child > 0 && waitpid(child, &status, __WALL) == child && WIFEXITED(status) &&
-                        WEXITSTATUS(status) == 0;
+  const bool readable = AnsweredInChildSharingMemory(ProbeChild, g_probe_stack, sizeof(g_probe_stack));
   errno = saved_errno;
   return readable;
 }

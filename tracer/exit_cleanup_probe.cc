@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,8 @@
 
 #include <algorithm>
 #include <atomic>
+
+#include "child_sharing_memory.h"
 
 namespace memtide::internal {
 namespace {
@@ -143,11 +144,10 @@ SeccompState ReadSeccompState() {
   return state;
 }
 
-// A filter may kill the whole process for a clone that starts no thread (a sandbox that allows threads only).
-// So under one, that clone is tried first from a child that shares this memory and is started the way
-// posix_spawn starts one (CLONE_VM | CLONE_VFORK, no exit signal): if the filter kills, only that child dies.
-// The try copies the process as the probe does, so it is made at start, while the process is small, and made
-// again at exit only if filters were added since.
+// A filter may kill the whole process for a clone that starts no thread (a sandbox that allows threads only):
+// under one, that clone is tried first from a child sharing this memory (child_sharing_memory.h), which alone
+// dies if so. The try copies the process as the probe does, so it is made at start, while the process is
+// small, and made again at exit only if filters were added since.
 alignas(64) char g_check_stack[16 * 1024];
 SeccompState g_state_at_start;
 bool g_checked_at_start = false;
@@ -161,11 +161,7 @@ int TryCloneChild(void*) {
   return waitpid(static_cast<pid_t>(grandchild), &status, __WALL) == grandchild ? 0 : 1;
 }
 
-bool TryClone() {
-  const pid_t child = clone(TryCloneChild, g_check_stack + sizeof(g_check_stack), CLONE_VM | CLONE_VFORK, nullptr);
-  int status = 0;
-  return child > 0 && waitpid(child, &status, __WALL) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
+bool TryClone() { return AnsweredInChildSharingMemory(TryCloneChild, g_check_stack, sizeof(g_check_stack)); }
 
 bool ProcessCloneAllowed() {
   const SeccompState now = ReadSeccompState();
