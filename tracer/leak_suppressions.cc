@@ -202,20 +202,21 @@ void ClassifyLeaks(const LeakSuppressions& suppressions, TraceReport* report, si
       site.leaked_bytes = site.leaked_blocks = 0;
       if (site.live_blocks == 0 && site.live_bytes == 0) continue;
       const std::vector<const Frame*> frames = SiteFrames(*report, site);
-      // The probe saw what the runtime's cleanup frees; without it, a site is the runtime's by its stack.
-      if (!report->exit_cleanup_probed) {
-        const bool runtime_stack = IsCRuntimeBlockFrames(frames);
-        site.runtime_bytes = runtime_stack ? site.live_bytes : 0;
-        site.runtime_blocks = runtime_stack ? site.live_blocks : 0;
-      }
-      int64_t rest_bytes = site.live_bytes - site.runtime_bytes;
-      int64_t rest_blocks = site.live_blocks - site.runtime_blocks;
-      if ((rest_bytes != 0 || rest_blocks != 0) && IsThreadTablesBlockFrames(frames)) {
-        // A thread still running at exit: its TLS outlives the probe's cleanup, and is still not the program's.
+      // The probe saw what the runtime's cleanup frees, which leaves out a thread still running at exit: its
+      // TLS is still not the program's. Without the probe, a site is the runtime's by its stack.
+      const bool all_runtime =
+          report->exit_cleanup_probed
+              ? (site.runtime_bytes != site.live_bytes || site.runtime_blocks != site.live_blocks) &&
+                    IsThreadTablesBlockFrames(frames)
+              : IsCRuntimeBlockFrames(frames);
+      if (all_runtime) {
         site.runtime_bytes = site.live_bytes;
         site.runtime_blocks = site.live_blocks;
-        rest_bytes = rest_blocks = 0;
+      } else if (!report->exit_cleanup_probed) {
+        site.runtime_bytes = site.runtime_blocks = 0;
       }
+      const int64_t rest_bytes = site.live_bytes - site.runtime_bytes;
+      const int64_t rest_blocks = site.live_blocks - site.runtime_blocks;
       if (site.runtime_bytes != 0 || site.runtime_blocks != 0) runtime.push_back(&site);
       if (rest_bytes == 0 && rest_blocks == 0) continue;
       if (int index = suppressions.MatchFrames(frames); index >= 0) {
