@@ -6,13 +6,9 @@
 // closed (so flushing stdio writes nothing twice), frees through the preload's hooks with the guard lifted,
 // reads the sites' live figures again and hands each site's decrease back through a shared mapping.
 //
-// The child sends no SIGCHLD (exit signal 0), so a program's SIGCHLD handler never hears of it. Only the
-// calling thread exists in it: a lock another thread held at the clone stays held there, so the parent waits
-// at most `timeout_ms`, then kills the child and gives up (the caller falls back on telling runtime blocks
-// apart by their stacks, leak_suppressions.h). The child asks the kernel to pick it first under memory
-// pressure (oom_score_adj 1000). Under a seccomp filter the clone is tried first from a posix_spawn-style
-// child (CLONE_VM | CLONE_VFORK), so a filter that kills a process for it kills only that child; that try is
-// made at start (PrepareExitCleanupProbe) and again at exit only if filters were added since.
+// The child is a throwaway one (throwaway_child.h). Only the calling thread exists in it: a lock another thread
+// held at the clone stays held there, so the parent waits at most `timeout_ms`, then kills the child and gives
+// up (the caller falls back on telling runtime blocks apart by their stacks, leak_suppressions.h).
 #ifndef MEMTIDE_TRACER_EXIT_CLEANUP_PROBE_H_
 #define MEMTIDE_TRACER_EXIT_CLEANUP_PROBE_H_
 
@@ -35,10 +31,6 @@ struct ExitCleanupProbeHooks {
   // In the child, after the cleanup: every site's live figures now.
   std::function<std::vector<SiteCounters>()> sites_now;
 };
-
-// Once, at start (the tracer's Start): under a seccomp filter, finds out now, while the process is small and the
-// copy cheap, whether the probe's clone is allowed; the probe asks again only if filters are added later.
-void PrepareExitCleanupProbe();
 
 // Sets freed_at_exit_bytes and freed_at_exit_blocks of each site of `sites` (sorted by site; their live
 // figures are the ones before the cleanup) and returns true; or returns false with a one-line reason in *why

@@ -20,7 +20,8 @@ extern "C" {
 // `trace` is the tracer's document of its live sites (trace_file.h, kind "exit"); `trace_path` where the
 // whole trace was written ("" for none); `suppressions` a LeakSanitizer-format file ("" for none). Prints the
 // text through write_text, or one line through log_line saying what leaked and why there is no text.
-// Runs on the exiting thread under the preload's guard; never throws.
+// Runs in a throwaway child of the exiting process (leak_text_child.h), or on the exiting thread where no child
+// can run, under the preload's guard; never throws.
 typedef void (*MemtideLeakTextFunction)(const char* trace, size_t trace_length, const char* trace_path,
                                         const char* suppressions, int32_t top_stacks,
                                         void (*log_line)(const char* line),

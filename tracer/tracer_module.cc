@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "exit_cleanup_probe.h"
+#include "leak_text_child.h"
 #include "leak_text_module.h"
 #include "live_allocations.h"
 #include "module_map.h"
@@ -44,6 +45,7 @@
 #include "spin_lock.h"
 #include "stack_capture.h"
 #include "stack_depot.h"
+#include "throwaway_child.h"
 #include "trace_writer.h"
 
 namespace memtide::internal {
@@ -101,7 +103,7 @@ class Tracer {
     std::string note;
     if (!capture_.Init(skip_begin_, skip_end_, max_frames_, fast_unwind_, error, &note)) return false;
     if (!note.empty()) Log("%s", note.c_str());
-    if (run_traced_ != nullptr) PrepareExitCleanupProbe();
+    if (run_traced_ != nullptr || leak_report_top_ > 0) PrepareThrowawayChildren();
     return true;
   }
 
@@ -227,17 +229,50 @@ class Tracer {
       contents.sites.erase(std::remove_if(contents.sites.begin(), contents.sites.end(),
                                           [](const SiteCounters& site) { return llround(site.live_blocks) == 0; }),
                            contents.sites.end());
+      // Every block left is one the C runtime's cleanup frees: the text would be empty (no symbolizer to load).
+      const bool runtime_only =
+          contents.exit_cleanup_probed &&
+          std::all_of(contents.sites.begin(), contents.sites.end(), [](const SiteCounters& site) {
+            return site.freed_at_exit_blocks >= site.live_blocks && site.freed_at_exit_bytes >= site.live_bytes;
+          });
+      if (runtime_only) return;
+      LeakTextCall call;
+      call.load = LoadLeakText;
+      call.trace = new std::string(TraceText(contents));  // never destroyed, like contents
+      call.trace_path = path;
+      call.suppressions = suppressions_;
+      call.top_stacks = leak_report_top_;
+      call.log_line = log_line_;
+      call.write_text = write_text_;
       std::string reason;
-      if (const MemtideLeakTextFunction leak_text = LoadLeakText(&reason)) {
-        const std::string& text = *new std::string(TraceText(contents));  // never destroyed, like contents
-        leak_text(text.data(), text.size(), path.c_str(), suppressions_.c_str(), leak_report_top_, log_line_,
-                  write_text_);
-      } else {
+      const LeakTextOutcome outcome = PrintLeakTextFromChild(call, kLeakTextStallMs, &reason);
+      if (outcome == LeakTextOutcome::kNotTried && PrintLeakTextHere(call, &reason)) return;
+      if (outcome != LeakTextOutcome::kPrinted) {
         Log("%s", LeakTotalsLine(llround(contents.totals.live_bytes), llround(contents.totals.live_blocks),
                                  contents.sites.size(), sample_mode_, path, reason)
                       .c_str());
       }
     }
+  }
+
+  // The leak text made in this process, when no child could make it. False with *reason set if it cannot be.
+  static bool PrintLeakTextHere(const LeakTextCall& call, std::string* reason) {
+    // The module's libraries (absl's strings and status) bring std::ios_base::Init objects, whose destructors
+    // run after this exit handler and flush std::cout and std::cerr, taking stdout's and stderr's locks: a C
+    // program with another thread holding one (a printf blocked on a full pipe, flockfile) would hang there.
+    for (FILE* stream : {stdout, stderr}) {
+      if (ftrylockfile(stream) != 0) {
+        *reason = std::string("another thread holds the lock of standard ") +
+                  (stream == stdout ? "output" : "error") + " (the report's libraries would wait for it at exit)";
+        return false;
+      }
+      funlockfile(stream);
+    }
+    const MemtideLeakTextFunction leak_text = call.load(reason);
+    if (leak_text == nullptr) return false;
+    leak_text(call.trace->data(), call.trace->size(), call.trace_path.c_str(), call.suppressions.c_str(),
+              call.top_stacks, call.log_line, call.write_text);
+    return true;
   }
 
   // Which live blocks the C runtime's exit cleanup frees (exit_cleanup_probe.h): those are not leaks. On
@@ -262,17 +297,6 @@ class Tracer {
 
   // libmemtide_leak_text.so from this module's folder (leak_text_module.h), or null with *reason set.
   static MemtideLeakTextFunction LoadLeakText(std::string* reason) {
-    // Its libraries (absl's strings and status) bring std::ios_base::Init objects, whose destructors run after
-    // this exit handler and flush std::cout and std::cerr, taking stdout's and stderr's locks: a C program
-    // with another thread holding one (a printf blocked on a full pipe, flockfile) would hang there forever.
-    for (FILE* stream : {stdout, stderr}) {
-      if (ftrylockfile(stream) != 0) {
-        *reason = std::string("another thread holds the lock of standard ") +
-                  (stream == stdout ? "output" : "error") + " (the report's libraries would wait for it at exit)";
-        return nullptr;
-      }
-      funlockfile(stream);
-    }
     const std::string path = OwnFolder() + MEMTIDE_LEAK_TEXT_MODULE;
     void* module = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (module == nullptr) {
