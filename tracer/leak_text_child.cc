@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <new>
 
 #include "throwaway_child.h"
 

@@ -103,6 +103,9 @@ int64_t ChildCpuTicks(pid_t child) {
 
 }  // namespace
 
+// How long a child whose CPU time cannot be read may run.
+constexpr int kBlindStallMs = 60000;
+
 int64_t MonotonicMs() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -142,6 +145,8 @@ std::string WaitForComputingChild(pid_t child, const std::atomic<uint32_t>* done
   *exit_status = -1;
   int64_t ticks = ChildCpuTicks(child);
   int64_t moved_at = MonotonicMs();
+  // Without /proc the child's progress cannot be seen: it gets a minute in all.
+  if (ticks < 0 && stall_ms < kBlindStallMs) stall_ms = kBlindStallMs;
   for (;;) {
     int status = 0;
     if (done != nullptr && done->load(std::memory_order_acquire) != 0) {

@@ -44,7 +44,8 @@ int64_t MonotonicMs();
 // further: taking down its copy of the address space costs about as much as making it, and it does that while
 // the program goes on ending (it is reaped here if already gone, else by whoever inherits it). A child whose
 // CPU time has not moved for `stall_ms` while it is still there is waiting for a lock another thread held at
-// the clone: it is killed, *stalled is set and the reason says so.
+// the clone: it is killed, *stalled is set and the reason says so (where /proc cannot tell its CPU time, after
+// a minute).
 std::string WaitForComputingChild(pid_t child, const std::atomic<uint32_t>* done, int stall_ms, bool* stalled,
                                   int* exit_status);
 
