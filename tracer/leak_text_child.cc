@@ -13,8 +13,9 @@
 namespace memtide::internal {
 namespace {
 
-// The child's output, in order: records of a 4-byte header (the length, with kLogLine set for a log line)
-// and the bytes. Reserved, not committed: only the pages written take memory.
+// The child's output, in order: records of a 4-byte header (the length, with kLogLine set for a log line or
+// kReason for why the module did not load) and the bytes. Reserved, not committed: only the pages written take
+// memory.
 constexpr size_t kCaptureBytes = size_t{64} << 20;
 constexpr uint32_t kLogLine = 0x80000000u;
 constexpr uint32_t kReason = 0x40000000u;  // why the module could not be loaded (then the child exits with 3)
