@@ -101,10 +101,10 @@ int64_t ChildCpuTicks(pid_t child) {
   return user + system;
 }
 
-}  // namespace
-
 // How long a child whose CPU time cannot be read may run.
 constexpr int kBlindStallMs = 60000;
+
+}  // namespace
 
 int64_t MonotonicMs() {
   timespec now{};
@@ -146,7 +146,8 @@ std::string WaitForComputingChild(pid_t child, const std::atomic<uint32_t>* done
   int64_t ticks = ChildCpuTicks(child);
   int64_t moved_at = MonotonicMs();
   // Without /proc the child's progress cannot be seen: it gets a minute in all.
-  if (ticks < 0 && stall_ms < kBlindStallMs) stall_ms = kBlindStallMs;
+  const bool blind = ticks < 0;
+  if (blind && stall_ms < kBlindStallMs) stall_ms = kBlindStallMs;
   for (;;) {
     int status = 0;
     if (done != nullptr && done->load(std::memory_order_acquire) != 0) {
@@ -171,6 +172,7 @@ std::string WaitForComputingChild(pid_t child, const std::atomic<uint32_t>* done
       while (waitpid(child, &status, __WALL) < 0 && errno == EINTR) {
       }
       *stalled = true;
+      if (blind) return "it did not finish within " + std::to_string(stall_ms) + " ms";
       return "it used no CPU time for " + std::to_string(stall_ms) + " ms (waiting for a lock another thread held)";
     }
     // Woken at once when done is set; the slice bounds how late an exit or a stall is seen.
