@@ -15,20 +15,10 @@
 #include <unistd.h>
 
 #include "child_sharing_memory.h"
+#include "proc_file.h"
 
 namespace memtide::internal {
 namespace {
-
-// The whole text of a small /proc file ("" when unreadable).
-std::string ReadProcFile(const char* path) {
-  std::string text;
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
-  char buffer[4096];
-  for (ssize_t got; (got = read(fd, buffer, sizeof(buffer))) > 0;) text.append(buffer, static_cast<size_t>(got));
-  close(fd);
-  return text;
-}
 
 // The child is a copy of the program: none of the program's signal handlers may run in it, a crash leaves no
 // core file, and the kernel's OOM killer takes it before the program.

@@ -19,6 +19,7 @@
 #include "absl/hash/hash.h"
 #include "nlohmann/json.hpp"
 
+#include "proc_file.h"
 #include "trace_file.h"
 
 namespace memtide::internal {
@@ -315,17 +316,7 @@ std::string TraceText(const TraceContents& contents) {
 
 std::vector<std::string> ReadCommandLine() {
   std::vector<std::string> command;
-  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return command;
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
+  const std::string text = ReadProcFile("/proc/self/cmdline");
   size_t begin = 0;
   while (begin < text.size()) {
     size_t end = text.find('\0', begin);
