@@ -27,7 +27,8 @@ Workloads:
                                   memtide's that any in-process monitor thread costs
   tracing                         malloc micro (1 and 2 threads), python3 and g++: plain, MEMTIDE_TRACE=sample,
                                   MEMTIDE_TRACE=full (and again with MEMTIDE_TRACE_FAST_UNWIND=0: every stack
-                                  from libunwind) and heaptrack -r, alternating (recording only for both:
+                                  from libunwind; and with MEMTIDE_TRACE_BOOKKEEPING_THREAD=0: the tables kept
+                                  on the program's threads) and heaptrack -r, alternating (recording only for both:
                                   no trace file, no leak text); memory per live allocation in full mode from
                                   bench/live_blocks.c (1M live 32-byte blocks, max RSS full minus off)
   leak report                     g++ under MEMTIDE_TRACE=full with the leak text printed at exit (plain
@@ -56,10 +57,12 @@ PLAIN, MEMTIDE, HEAPTRACK = "plain", "memtide", "heaptrack"
 IDLE_THREAD = "idle-thread"  # plain with bench/idle_thread.c preloaded: one more thread, no hooks
 SAMPLE, FULL = "sample", "full"  # memtide with MEMTIDE_TRACE=sample / full (the tracing section)
 FULL_LIBUNWIND = "full-libunwind"  # full with every stack from libunwind (MEMTIDE_TRACE_FAST_UNWIND=0)
+FULL_IN_PLACE = "full-in-place"  # full with the tables on the program's threads (no bookkeeping thread)
 FULL_LEAK_TEXT = "full-leak-text"  # full with the leak text at exit, as plain LD_PRELOAD prints it
 TRACE_ENV = {SAMPLE: {"MEMTIDE_TRACE": "sample", "MEMTIDE_LEAK_TOP": "0"},
              FULL: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0"},
              FULL_LIBUNWIND: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0", "MEMTIDE_TRACE_FAST_UNWIND": "0"},
+             FULL_IN_PLACE: {"MEMTIDE_TRACE": "full", "MEMTIDE_LEAK_TOP": "0", "MEMTIDE_TRACE_BOOKKEEPING_THREAD": "0"},
              FULL_LEAK_TEXT: {"MEMTIDE_TRACE": "full"}}
 SAMPLE_MICRO_TARGET, SAMPLE_REAL_TARGET = 1.10, 1.05  # sample mode / plain
 FULL_VS_HEAPTRACK_TARGET = 3.0                       # heaptrack -r time / full mode time, at least
@@ -187,7 +190,7 @@ class Runner:
         if code != 0:
             raise BenchError(f"{workload.name} [{config}] exited with {code}: {' '.join(argv)}\n"
                              f"{stderr[-2000:]}")
-        if config in (MEMTIDE, SAMPLE, FULL, FULL_LIBUNWIND, FULL_LEAK_TEXT) and "cannot be preloaded" in stderr:
+        if config in (MEMTIDE, SAMPLE, FULL, FULL_LIBUNWIND, FULL_IN_PLACE, FULL_LEAK_TEXT) and "cannot be preloaded" in stderr:
             raise BenchError(f"{workload.name} [memtide]: the preload did not load:\n{stderr[-2000:]}")
         seconds = wall
         if workload.self_timed:
@@ -525,7 +528,7 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
     memory-per-live-allocation measurement."""
     rows = []
     for workload in workloads:
-        configs = [PLAIN, IDLE_THREAD, SAMPLE, FULL, FULL_LIBUNWIND] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
+        configs = [PLAIN, IDLE_THREAD, SAMPLE, FULL, FULL_LIBUNWIND, FULL_IN_PLACE] + ([HEAPTRACK] if heaptrack and workload.heaptrack else [])
         samples, cpu = measure(runner, workload, configs, reps, log)
         micro = workload.self_timed
         row = {"workload": workload.name, "samples": samples, "cpu_samples": cpu,
@@ -545,6 +548,9 @@ def measure_tracing(runner, workloads, heaptrack, live_blocks, reps, log):
         # What the cached-rule stack walk saves, same run: full mode's time with libunwind alone over its own.
         row["libunwind_s"] = statistics.median(samples[FULL_LIBUNWIND])
         row["libunwind_over_full"] = statistics.median(u / f for u, f in zip(samples[FULL_LIBUNWIND], samples[FULL]))
+        # What the bookkeeping thread saves, same run: full mode's time with the tables in place over its own.
+        row["in_place_s"] = statistics.median(samples[FULL_IN_PLACE])
+        row["in_place_over_full"] = statistics.median(p / f for p, f in zip(samples[FULL_IN_PLACE], samples[FULL]))
         rows.append(row)
     memory = None
     if live_blocks is not None:
@@ -598,10 +604,10 @@ def print_leak_report(row):
 
 def print_tracing(rows, memory):
     print("Tracing: memtide MEMTIDE_TRACE=sample and =full vs plain and heaptrack -r, alternating, same run; "
-          "libunwind: full with MEMTIDE_TRACE_FAST_UNWIND=0")
+          "libunwind: full with MEMTIDE_TRACE_FAST_UNWIND=0; in place: full with MEMTIDE_TRACE_BOOKKEEPING_THREAD=0")
     header = ["workload", "plain (s)", "idle thread", "sample (s)", "ratio", "target", "result", "full (s)", "ratio",
               "heaptrack (s)", "ratio", "heaptrack/full", "target", "result", "libunwind (s)", "libunwind/full",
-              "plain spread"]
+              "in place (s)", "in place/full", "plain spread"]
     lines = []
     for r in rows:
         lines.append([r["workload"], f"{r['plain_s']:.3f}", fmt_ratio(r["idle_thread_ratio"]),
@@ -613,6 +619,7 @@ def print_tracing(rows, memory):
                       f">= {FULL_VS_HEAPTRACK_TARGET:.1f}x",
                       "-" if r["full_pass"] is None else ("PASS" if r["full_pass"] else "MISS"),
                       f"{r['libunwind_s']:.3f}", fmt_ratio(r["libunwind_over_full"]),
+                      f"{r['in_place_s']:.3f}", fmt_ratio(r["in_place_over_full"]),
                       f"{r['plain_spread'] * 100:.1f}%"])
     widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
     for cells in [header, ["-" * w for w in widths]] + lines:

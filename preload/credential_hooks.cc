@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "bookkeeping_thread.h"
 #include "lifecycle.h"
 #include "monitor_thread.h"
 #include "thread_state.h"
@@ -42,8 +43,10 @@ int WithoutMonitorThread(Call call) {
   if (!IsInitializedProcess()) return call();  // a vfork child: the monitor belongs to the parent
   pthread_mutex_lock(&g_change_lock);
   bool paused = PauseMonitorThread();
+  bool bookkeeping_paused = PauseBookkeepingThread();
   int result = call();
   int saved_errno = errno;
+  if (bookkeeping_paused) ResumeBookkeepingThread();
   if (paused) ResumeMonitorThread();
   pthread_mutex_unlock(&g_change_lock);
   errno = saved_errno;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bookkeeping_thread.h"
 #include "credential_hooks.h"
 #include "cuda_driver_hooks.h"
 #include "heap_counters.h"
@@ -72,6 +73,7 @@ void AfterForkInChild() {
   ResetCudaHooksInChild();
   ResetCredentialHooksInChild();
   ResetMonitorInChild();
+  ResetBookkeepingThreadInChild();
   ResetPrivateDescriptorsInChild();
   g_start_ns = MonotonicNs();
   g_initialized_pid = getpid();

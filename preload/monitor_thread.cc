@@ -18,6 +18,7 @@
 
 #include <atomic>
 
+#include "bookkeeping_thread.h"
 #include "control_mailbox.h"
 #include "heap_counters.h"
 #include "lifecycle.h"
@@ -69,7 +70,8 @@ void WakeFromFreePath() {
 // The kernel keeps counting a main thread that called pthread_exit (a zombie leader) until the process ends.
 bool OnlyThisThreadIsLeft() {
   int64_t threads = g_process_threads.load(std::memory_order_relaxed);
-  if (PrivateDescriptorThreadRunning()) --threads;  // memtide's other thread
+  if (PrivateDescriptorThreadRunning()) --threads;  // memtide's other threads
+  if (BookkeepingThreadRunning()) --threads;
   if (threads == 1) return true;
   if (threads != 2) return false;
   char stat[512];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bookkeeping_thread.h"
 #include "dlclose_hook.h"
 #include "heap_counters.h"
 #include "libunwind_descriptors.h"
@@ -101,6 +102,8 @@ void StartTracerModule(const Options& options) {
   config.write_text = WriteTextFromTracer;
   config.dlclose_calls = &g_dlclose_calls;
   config.run_traced = options.exit_cleanup_probe != 0 ? RunTraced : nullptr;
+  config.bookkeeping_thread = options.trace == kMemtideTraceFull && options.trace_bookkeeping_thread != 0 &&
+                              BookkeepingThreadUseful();
   const MemtideTracerApi* api = start(&config);
   if (api == nullptr) return;  // the module said why
   if (api->abi_version != MEMTIDE_TRACER_ABI_VERSION) {
@@ -111,7 +114,11 @@ void StartTracerModule(const Options& options) {
   SetThreadExitHandler(TraceThreadExit);
   __atomic_store_n(&g_tracer, api, __ATOMIC_RELEASE);
   __atomic_store_n(&g_trace_mode, static_cast<int32_t>(options.trace), __ATOMIC_RELEASE);
-  LogVerbose("tracing on ({}), module {}", ModeName(options.trace), module_path);
+  // Asked before starting a thread: the module says -1 when its queue could not be enabled (and said why).
+  const bool bookkeeping = config.bookkeeping_thread != 0 && api->drain_bookkeeping() >= 0;
+  if (bookkeeping) StartBookkeepingThread(api);
+  LogVerbose("tracing on ({}), module {}{}", ModeName(options.trace), module_path,
+             bookkeeping ? ", tables kept by the bookkeeping thread" : "");
 }
 
 }  // namespace

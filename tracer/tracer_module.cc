@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bookkeeping_queue.h"
 #include "exit_cleanup_probe.h"
 #include "leak_text_child.h"
 #include "leak_text_module.h"
@@ -92,6 +93,7 @@ class Tracer {
         write_text_(config.write_text),
         dlclose_calls_(config.dlclose_calls),
         run_traced_(config.run_traced),
+        bookkeeping_thread_(config.bookkeeping_thread != 0 && config.mode == kMemtideTraceFull),
         depot_(&modules_),
         sample_live_() {}
 
@@ -104,6 +106,12 @@ class Tracer {
     if (!capture_.Init(skip_begin_, skip_end_, max_frames_, fast_unwind_, error, &note)) return false;
     if (!note.empty()) Log("%s", note.c_str());
     if (run_traced_ != nullptr || leak_report_top_ > 0) PrepareThrowawayChildren();
+    if (bookkeeping_thread_) {
+      std::string why;
+      if (!queue_.Enable(&ApplyQueuedRecords, this, &why)) {
+        Log("tracing keeps its tables on the program's threads: %s", why.c_str());
+      }
+    }
     return true;
   }
 
@@ -143,28 +151,28 @@ class Tracer {
   int OnFree(void* pointer, MemtideTracerThread* thread) noexcept {
     const uintptr_t key = reinterpret_cast<uintptr_t>(pointer);
     if (key == 0) return 0;
-    int64_t total_delta = 0;
     if (!sample_mode_) {
-      FullLiveValue value;
-      const bool found = full_live_.Remove(key, &value, [&](PendingSiteChanges& pending, const FullLiveValue& v) {
-        const uint64_t size = FullSize(key, v);
-        sites_.Record(pending, v.stack, sites_.PeakVersion(), -static_cast<double>(size), -1.0, false, 0);
-        total_delta = static_cast<int64_t>(size);
-      });
-      if (!found) return 0;
-    } else {
-      SampleLiveValue value;
-      const bool found = sample_live_.Remove(key, &value, [&](PendingSiteChanges& pending, const SampleLiveValue& v) {
-        total_delta = RetireSample(pending, v, sites_.PeakVersion());
-      });
-      if (!found) return 0;
+      if (queue_.Push(thread, BookkeepingRecord{key, 0, 0, 0})) return 1;
+      const int found = ApplyFullFree(key, &thread->unflushed_bytes);
+      FlushIfNothingElseWill(thread);
+      return found;
     }
+    int64_t total_delta = 0;
+    SampleLiveValue value;
+    const bool found = sample_live_.Remove(key, &value, [&](PendingSiteChanges& pending, const SampleLiveValue& v) {
+      total_delta = RetireSample(pending, v, sites_.PeakVersion());
+    });
+    if (!found) return 0;
     sites_.LowerTotal(&thread->unflushed_bytes, total_delta);
     FlushIfNothingElseWill(thread);
     return 1;
   }
 
+  // Drains the bookkeeping queue for the preload's bookkeeping thread (tracer_module.h).
+  int64_t DrainBookkeeping() noexcept { return queue_.Drain(BookkeepingQueue::kBatch); }
+
   void OnThreadExit(MemtideTracerThread* thread) noexcept {
+    queue_.Release(thread);
     sites_.FlushTotal(&thread->unflushed_bytes);
     delete static_cast<WalkMemo*>(thread->walk_memo);
     thread->walk_memo = nullptr;
@@ -334,6 +342,7 @@ class Tracer {
   // Every lock but the writer's (which the exit-cleanup probe already holds), in the order the hot paths nest
   // them.
   void LockTablesForFork() {
+    queue_.LockForFork();
     modules_.LockForFork();
     depot_.LockAll();
     full_live_.LockAll();
@@ -349,6 +358,7 @@ class Tracer {
     full_live_.UnlockAll();
     depot_.UnlockAll();
     modules_.UnlockForFork();
+    queue_.UnlockAfterFork();
   }
 
   void ResetTableLocksAfterFork() {
@@ -358,10 +368,12 @@ class Tracer {
     sites_.ResetLocksAfterFork();
     depot_.ResetLocksAfterFork();
     modules_.ResetAfterFork();
+    queue_.ResetAfterFork();  // applies what was queued: the tables' locks must be usable again first
   }
 
   // Every site's counters, pending site changes merged first (each shard's lock, then its sites' locks).
   std::vector<SiteCounters> CollectSites() {
+    queue_.Drain(SIZE_MAX);
     full_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
     sample_live_.ForEachExtra([this](PendingSiteChanges& pending) { sites_.Flush(pending); });
     return sites_.Collect(depot_.MaxId());
@@ -420,15 +432,24 @@ class Tracer {
     if (thread->flush_always != 0) sites_.FlushTotal(&thread->unflushed_bytes);
   }
 
-  // The insert and its site changes under one live-table shard lock; then the total.
+  // The stack here; the table and site changes queued for the bookkeeping thread, or made here.
   __attribute__((always_inline)) int TrackFull(uintptr_t key, size_t requested, MemtideTracerThread* thread) {
-    int64_t* unflushed = &thread->unflushed_bytes;
-    full_live_.Prefetch(key);  // the walk below hides most of a cache miss on the table
+    const bool may_queue = queue_.MayQueue();
+    if (!may_queue) full_live_.Prefetch(key);  // the walk below hides most of a cache miss on the table
     const uint32_t stack = CaptureStack(thread);
     if (stack == 0 || !sites_.Prepare(stack)) {
       Stop("the stack depot is full or out of memory");
       return 0;
     }
+    if (may_queue && queue_.Push(thread, BookkeepingRecord{key, requested, stack, 0})) return 1;
+    const int tracked = ApplyFullAllocation(key, requested, stack, &thread->unflushed_bytes);
+    FlushIfNothingElseWill(thread);
+    return tracked;
+  }
+
+  // The insert and its site changes under one live-table shard lock; then the total (in `unflushed`, the
+  // calling thread's count or the bookkeeping's). The site must be Prepare'd.
+  int ApplyFullAllocation(uintptr_t key, size_t requested, uint32_t stack, int64_t* unflushed) {
     const uint32_t size = requested >= kHugeSize ? kHugeSize : static_cast<uint32_t>(requested);
     // A huge block's true size goes in first, so that it is there as soon as the block is in full_live_. If
     // the address was still in huge_sizes_ (a free never seen), that old size is the replaced block's.
@@ -467,8 +488,38 @@ class Tracer {
     }
     if (retired != 0) sites_.LowerTotal(unflushed, retired);
     sites_.RaiseTotal(unflushed, static_cast<int64_t>(requested));
-    FlushIfNothingElseWill(thread);
     return 1;
+  }
+
+  // The removal and its site change under one live-table shard lock; then the total. 1 if it was there.
+  int ApplyFullFree(uintptr_t key, int64_t* unflushed) {
+    int64_t total_delta = 0;
+    FullLiveValue value;
+    const bool found = full_live_.Remove(key, &value, [&](PendingSiteChanges& pending, const FullLiveValue& v) {
+      const uint64_t size = FullSize(key, v);
+      sites_.Record(pending, v.stack, sites_.PeakVersion(), -static_cast<double>(size), -1.0, false, 0);
+      total_delta = static_cast<int64_t>(size);
+    });
+    if (!found) return 0;
+    sites_.LowerTotal(unflushed, total_delta);
+    return 1;
+  }
+
+  // The bookkeeping queue's applier (bookkeeping_queue.h), under its consume lock: in the order the owner made
+  // the calls, with a count for the total of its own, flushed after each batch so that readers see an exact
+  // total. One thread's changes in order: the peak and the figures at the peak stay exact.
+  static void ApplyQueuedRecords(void* context, const BookkeepingRecord* records, size_t count) {
+    Tracer* tracer = static_cast<Tracer*>(context);
+    int64_t unflushed = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const BookkeepingRecord& record = records[i];
+      if (record.stack != 0) {
+        tracer->ApplyFullAllocation(record.key, record.requested, record.stack, &unflushed);
+      } else {
+        tracer->ApplyFullFree(record.key, &unflushed);
+      }
+    }
+    tracer->sites_.FlushTotal(&unflushed);
   }
 
   // The requested size of a full-mode entry just removed from (or replaced in) full_live_. Under that shard's
@@ -607,6 +658,7 @@ class Tracer {
   void (*const write_text_)(const char*, size_t);  // for the multi-line leak text (leak_text_module.h)
   const uint64_t* const dlclose_calls_;            // the preload's count (null: not given)
   void (*const run_traced_)(void (*)(void));       // the preload's (null: no exit-cleanup probe)
+  const bool bookkeeping_thread_;                  // full mode, and the preload runs a bookkeeping thread
   int64_t start_ns_ = 0;
 
   StackCapture capture_;
@@ -618,6 +670,7 @@ class Tracer {
   LiveAllocations<FullLiveValue, PendingSiteChanges> full_live_;
   LiveAllocations<uint64_t> huge_sizes_;  // true sizes of full-mode blocks of kHugeSize bytes or more
   LiveAllocations<SampleLiveValue, PendingSiteChanges> sample_live_;
+  BookkeepingQueue queue_;  // lock order: before every table (its drains apply to them)
 
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> unloads_seen_{0};  // modules_.unloads() when the cached unwind rules were last dropped
@@ -637,6 +690,8 @@ int64_t OnAllocationEntry(void* pointer, size_t requested, size_t usable, Memtid
 int OnFreeEntry(void* pointer, MemtideTracerThread* thread) noexcept { return g_tracer->OnFree(pointer, thread); }
 
 void OnThreadExitEntry(MemtideTracerThread* thread) noexcept { g_tracer->OnThreadExit(thread); }
+
+int64_t DrainBookkeepingEntry() noexcept { return g_tracer->DrainBookkeeping(); }
 
 int WriteSnapshotEntry(const char* path_or_null, char* name, size_t name_size, char* message, size_t message_size,
                        MemtideTracerThread* thread) noexcept {
@@ -678,6 +733,7 @@ const MemtideTracerApi kApi = {
     /*before_fork=*/BeforeForkEntry,
     /*after_fork_parent=*/AfterForkParentEntry,
     /*after_fork_child=*/AfterForkChildEntry,
+    /*drain_bookkeeping=*/DrainBookkeepingEntry,
 };
 
 void LogStartFailure(const MemtideTracerConfig* config, const char* what) {

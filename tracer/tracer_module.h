@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MEMTIDE_TRACER_ABI_VERSION 4
+#define MEMTIDE_TRACER_ABI_VERSION 5
 #define MEMTIDE_TRACER_ENTRY "memtide_tracer_start"
 
 enum { kMemtideTraceOff = 0, kMemtideTraceSample = 1, kMemtideTraceFull = 2 };
@@ -50,6 +50,9 @@ struct MemtideTracerConfig {
   // (tracer/exit_cleanup_probe.h), to see which blocks the C runtime's own cleanup frees. Null: no probe
   // (MEMTIDE_EXIT_CLEANUP_PROBE=0), the runtime's blocks are then told apart by their stacks.
   void (*run_traced)(void (*function)(void));
+  // Nonzero: full mode may queue its table work for the preload's bookkeeping thread, which then calls
+  // drain_bookkeeping (tracer/bookkeeping_queue.h). Zero: every thread keeps the tables itself.
+  int32_t bookkeeping_thread;
 };
 
 // One per thread, owned by the preload (initial-exec TLS, zeroed for a new thread): the module's per-thread
@@ -76,7 +79,9 @@ struct MemtideTracerApi {
   int64_t (*on_allocation)(void* pointer, size_t requested, size_t usable, struct MemtideTracerThread* thread,
                            int* tracked);
   // Called before the real free of any block the preload may have traced (in sample mode only those that hit
-  // the preload's filter of sampled addresses). Returns 1 if it was tracked.
+  // the preload's filter of sampled addresses). Returns 1 if it was tracked (full mode, while the bookkeeping
+  // queue takes the calling thread's changes: 1 once queued, tracked or not; the preload reads it in sample
+  // mode only).
   int (*on_free)(void* pointer, struct MemtideTracerThread* thread);
   // A thread ends: its unflushed bytes join the shared total and its walk memo is freed.
   void (*on_thread_exit)(struct MemtideTracerThread* thread);
@@ -93,6 +98,9 @@ struct MemtideTracerApi {
   void (*before_fork)(void);
   void (*after_fork_parent)(void);
   void (*after_fork_child)(void);
+  // The bookkeeping thread's work: applies up to a batch of queued table changes and returns how many, or -1
+  // when nothing is or ever will be queued again (the thread may end). Under the guard, like the others.
+  int64_t (*drain_bookkeeping)(void);
 };
 
 // Exported by libmemtide_tracer.so. Returns NULL (after logging one line) if the module cannot work.

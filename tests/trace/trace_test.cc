@@ -7,6 +7,7 @@
 // Paths come from tests/trace/CMakeLists.txt: MEMTIDE_TRACE_PRELOAD, MEMTIDE_TRACE_CLI, MEMTIDE_TRACE_<PROGRAM>.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -252,6 +253,52 @@ TEST_CASE("a fork child traces into its own file, with what it inherited") {
   CHECK(LeakOfSize(parent_report, 21032).bytes == 0);
   CHECK(LeakOfSize(parent_report, 21033).bytes == 21033);
   CHECK(StackHas(LeakOfSize(child_report, 21032).stack, "LeakInChild"));
+}
+
+// The peak site whose innermost frame is `function`: {bytes, blocks}.
+std::pair<int64_t, int64_t> PeakSiteOf(const json& report, const std::string& function) {
+  for (const json& site : report.value("peak_sites", json::array())) {
+    if (!site["stack"].empty() && site["stack"][0].value("function", "") == function) {
+      return {site["bytes"].get<int64_t>(), site["count"].get<int64_t>()};
+    }
+  }
+  return {0, 0};
+}
+
+bool TwoCpusHere() {
+  cpu_set_t cpus;
+  return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
+}
+
+TEST_CASE("full mode's tables pass from the bookkeeping thread to the program's threads without losing a block") {
+  for (const char* bookkeeping : {"1", "0"}) {
+    TempDir dir;
+    Run run = RunTraced(dir, {MEMTIDE_TRACE_THREAD_HANDOVER},
+                        {{"MEMTIDE_TRACE_BOOKKEEPING_THREAD", bookkeeping}, {"MEMTIDE_VERBOSE", "1"}});
+    INFO("MEMTIDE_TRACE_BOOKKEEPING_THREAD=" << bookkeeping << "\n" << run.Describe());
+    REQUIRE(run.result.exit_code == 0);
+    const bool queued = run.result.err.find("tables kept by the bookkeeping thread") != std::string::npos;
+    CHECK(queued == (bookkeeping[0] == '1' && TwoCpusHere()));
+    std::vector<std::string> files = TraceFiles(dir);
+    REQUIRE(files.size() == 1);
+    json report = Rendered(files[0]);
+    // The peak, reached while main allocated alone: exact, and attributed exactly.
+    CHECK(report["trace"]["peak_bytes"].get<int64_t>() == 4000000 + 10 * 21051);
+    CHECK(PeakSiteOf(report, "HoldPeak") == std::make_pair<int64_t, int64_t>(4000000, 1));
+    CHECK(PeakSiteOf(report, "AllocateKept") == std::make_pair<int64_t, int64_t>(10 * 21051, 10));
+    // Main's blocks freed by the other thread are gone; each thread's leaks are there.
+    const Leaked kept = LeakOfSize(report, 21051);
+    CHECK(kept.bytes == 5 * 21051);
+    CHECK(kept.blocks == 5);
+    const Leaked threads = LeakOfSize(report, 21052);
+    CHECK(threads.bytes == 7 * 21052);
+    CHECK(StackHas(threads.stack, "ThreadLeaks"));
+    const Leaked after = LeakOfSize(report, 21053);
+    CHECK(after.bytes == 2 * 21053);
+    CHECK(StackHas(after.stack, "AfterThread"));
+    CHECK(report["trace"]["allocations"].get<int64_t>() - report["trace"]["frees"].get<int64_t>() ==
+          report["trace"]["live_blocks"].get<int64_t>());
+  }
 }
 
 TEST_CASE("a thread started by a library constructor before main is traced") {

@@ -1,8 +1,9 @@
 // libmemtide_tracer.so through its C API (tracer/tracer_module.h), the way the preload uses it: dlopen the
 // built module, start it, call on_allocation/on_free from known functions and threads, take snapshots, fork,
-// exit, and read the files back. Built twice: MEMTIDE_TEST_TRACE_MODE 2 (full, tracer_module_test, which also
-// prints the cost per traced allocation) and 1 (sample, tracer_module_sample_test); the module starts once per
-// process, so each mode needs its own.
+// exit, and read the files back. Built three times: MEMTIDE_TEST_TRACE_MODE 2 (full, tracer_module_test, which
+// also prints the cost per traced allocation), the same with the bookkeeping queue and a thread draining it
+// (tracer_module_bookkeeping_test: the main thread's changes queued until the first test's threads revoke it),
+// and 1 (sample, tracer_module_sample_test); the module starts once per process, so each needs its own.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -40,6 +41,11 @@
 namespace {
 
 constexpr bool kFullMode = MEMTIDE_TEST_TRACE_MODE == kMemtideTraceFull;
+#ifdef MEMTIDE_TEST_BOOKKEEPING_THREAD
+constexpr bool kBookkeepingThread = true;  // full mode with its table work queued, then revoked
+#else
+constexpr bool kBookkeepingThread = false;
+#endif
 constexpr int64_t kSampleMean = 4096;
 
 std::mutex g_log_mutex;
@@ -85,9 +91,19 @@ Module& TheModule() {
     config.suppressions = "";
     config.segment_dir = m.folder.c_str();
     config.log_line = CaptureLogLine;
+    config.bookkeeping_thread = kBookkeepingThread ? 1 : 0;
     m.api = start(&config);
     REQUIRE(m.api != nullptr);
     REQUIRE(m.api->abi_version == MEMTIDE_TRACER_ABI_VERSION);
+    if (kBookkeepingThread) {
+      // The preload's bookkeeping thread (preload/bookkeeping_thread.cc), until the first test's threads
+      // revoke the queue.
+      REQUIRE(m.api->drain_bookkeeping() >= 0);
+      const MemtideTracerApi* api = m.api;
+      std::thread([api] {
+        while (api->drain_bookkeeping() >= 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }).detach();
+    }
     // The config's strings were copied: the module must not keep pointers into it.
     memset(&config, 0, sizeof(config));
     return m;
@@ -463,7 +479,7 @@ TEST_CASE("full: at_exit writes the trace once, with the leaks and one summary l
   const nlohmann::json trace = Unrolled(ReadJson(path));
   CHECK(trace["kind"] == "exit");
   CHECK(trace["exit_code"].is_null());
-  CHECK(trace["command"][0].get<std::string>().find("tracer_module_test") != std::string::npos);
+  CHECK(trace["command"][0].get<std::string>().find("tracer_module_") != std::string::npos);
   const std::vector<uint32_t> ids = StacksFromAllocateHere(trace);
   CHECK(SumOverSites(trace, ids, "live_blocks") == static_cast<double>(g_kept.size()));
   int summaries = 0;
