@@ -14,6 +14,7 @@
 #include <atomic>
 
 #include "log.h"
+#include "proc_stats.h"
 #include "thread_state.h"
 #include "tracer_module.h"
 
@@ -80,7 +81,9 @@ void StartThread() {
 
 bool BookkeepingThreadUseful() {
   cpu_set_t cpus;
-  return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0 || CPU_COUNT(&cpus) < 2) return false;
+  const int quota = ReadCgroupCpuLimit();
+  return quota == 0 || quota >= 2;
 }
 
 void StartBookkeepingThread(const MemtideTracerApi* tracer) {

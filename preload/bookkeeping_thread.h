@@ -13,7 +13,9 @@ struct MemtideTracerApi;
 
 namespace memtide::internal {
 
-// Whether a bookkeeping thread is worth starting here: at least two CPUs in the affinity mask.
+// Whether a bookkeeping thread is worth starting here: at least two CPUs in the affinity mask, and a CPU
+// cgroup quota (`docker run --cpus`) of more than one CPU or none. With one CPU's time it would only take
+// turns with the program.
 bool BookkeepingThreadUseful();
 // Starts the thread for `tracer`, which was started with bookkeeping_thread set. Logs one line on failure
 // (the module then keeps applying in place: its queue fills and is applied by the program's thread).

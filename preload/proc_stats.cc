@@ -43,8 +43,10 @@ bool ReadInteger(const char* path, int64_t* value, bool* is_max) {
   return end != text;
 }
 
-// Finds this process's cgroup path for a v1 controller ("memory") or the v2 unified hierarchy ("").
-bool FindCgroupPath(const char* cgroup_file_text, bool v2, char* path, size_t size) {
+// Finds this process's cgroup path for a v1 controller ("memory", "cpu") or, with controller null, the v2
+// unified hierarchy.
+bool FindCgroupPath(const char* cgroup_file_text, const char* controller, char* path, size_t size) {
+  const bool v2 = controller == nullptr;
   for (const char* line = cgroup_file_text; *line != '\0';) {
     const char* end = strchr(line, '\n');
     size_t length = end != nullptr ? static_cast<size_t>(end - line) : strlen(line);
@@ -60,7 +62,10 @@ bool FindCgroupPath(const char* cgroup_file_text, bool v2, char* path, size_t si
         for (const char* c = first + 1; c < second;) {
           const char* comma = static_cast<const char*>(memchr(c, ',', second - c));
           const char* token_end = comma != nullptr ? comma : second;
-          if (token_end - c == 6 && strncmp(c, "memory", 6) == 0) matches = true;
+          const size_t length_wanted = strlen(controller);
+          if (static_cast<size_t>(token_end - c) == length_wanted && strncmp(c, controller, length_wanted) == 0) {
+            matches = true;
+          }
           c = token_end + 1;
         }
       }
@@ -228,10 +233,47 @@ bool ReadCgroupMemory(pid_t pid, CgroupMemory* out) {
   char text[2048];
   if (ReadSmallFile(path, text, sizeof(text)) <= 0) return false;
   char cgroup_path[400];
-  if (FindCgroupPath(text, false, cgroup_path, sizeof(cgroup_path)) && ReadCgroupV1(cgroup_path, out)) return true;
-  if (FindCgroupPath(text, true, cgroup_path, sizeof(cgroup_path)) && ReadCgroupV2(cgroup_path, out)) return true;
+  if (FindCgroupPath(text, "memory", cgroup_path, sizeof(cgroup_path)) && ReadCgroupV1(cgroup_path, out)) {
+    return true;
+  }
+  if (FindCgroupPath(text, nullptr, cgroup_path, sizeof(cgroup_path)) && ReadCgroupV2(cgroup_path, out)) return true;
   *out = CgroupMemory{};
   return false;
+}
+
+int CpusFromQuota(int64_t quota, int64_t period) {
+  if (quota <= 0 || period <= 0) return 0;
+  return static_cast<int>((quota + period - 1) / period);
+}
+
+int ReadCgroupCpuLimit() {
+  char text[2048];
+  if (ReadSmallFile("/proc/self/cgroup", text, sizeof(text)) <= 0) return 0;
+  char cgroup_path[400];
+  char directory[512];
+  char file[512];
+  if (FindCgroupPath(text, "cpu", cgroup_path, sizeof(cgroup_path))) {
+    FormatPath(directory, "/sys/fs/cgroup/cpu{}", cgroup_path);
+    FormatPath(file, "{}/cpu.cfs_quota_us", directory);
+    // In a container with its own cgroup namespace the host path is not mounted: the root is ours.
+    if (!FileExists(file)) FormatPath(directory, "/sys/fs/cgroup/cpu");
+    int64_t quota = 0, period = 0;
+    FormatPath(file, "{}/cpu.cfs_quota_us", directory);
+    if (ReadInteger(file, &quota, nullptr)) {
+      FormatPath(file, "{}/cpu.cfs_period_us", directory);
+      return ReadInteger(file, &period, nullptr) ? CpusFromQuota(quota, period) : 0;
+    }
+  }
+  if (FindCgroupPath(text, nullptr, cgroup_path, sizeof(cgroup_path))) {
+    FormatPath(file, "/sys/fs/cgroup{}/cpu.max", strcmp(cgroup_path, "/") == 0 ? "" : cgroup_path);
+    if (!FileExists(file)) FormatPath(file, "/sys/fs/cgroup/cpu.max");
+    char limit[128];
+    if (ReadSmallFile(file, limit, sizeof(limit)) <= 0 || strncmp(limit, "max", 3) == 0) return 0;
+    char* end;
+    const int64_t quota = strtoll(limit, &end, 10);
+    return CpusFromQuota(quota, strtoll(end, nullptr, 10));
+  }
+  return 0;
 }
 
 uint64_t ReadStartTimeTicks(pid_t pid) {

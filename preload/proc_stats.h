@@ -42,6 +42,11 @@ MemoryPressure ComputeMemoryPressure(const CgroupMemory& cgroup, const SystemMem
 // pid 0 = the calling process. Return false when the files cannot be read.
 bool ReadProcessMemory(pid_t pid, ProcessMemory* out);
 bool ReadCgroupMemory(pid_t pid, CgroupMemory* out);
+// CPUs' worth of time the calling process's CPU cgroup allows per period (v1 cpu.cfs_quota_us over
+// cpu.cfs_period_us, v2 cpu.max; `docker run --cpus=1.5` gives 2), rounded up; 0 when there is no quota.
+int ReadCgroupCpuLimit();
+// quota / period rounded up; 0 for no quota (-1, "max") or a bad period.
+int CpusFromQuota(int64_t quota, int64_t period);
 // /proc/<pid>/stat field 22 (start time in clock ticks since boot); 0 when unreadable.
 uint64_t ReadStartTimeTicks(pid_t pid);
 bool ReadSystemMemory(SystemMemory* out);

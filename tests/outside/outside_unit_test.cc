@@ -378,6 +378,16 @@ TEST_CASE("system memory: meminfo parsing and the top processes of a fake /proc"
   CHECK(top[1].command == "[zombie]");
 }
 
+TEST_CASE("CPU quota: quota over period rounded up, none for -1 or a bad period") {
+  CHECK(CpusFromQuota(100000, 100000) == 1);
+  CHECK(CpusFromQuota(150000, 100000) == 2);  // docker run --cpus=1.5
+  CHECK(CpusFromQuota(50000, 100000) == 1);
+  CHECK(CpusFromQuota(400000, 100000) == 4);
+  CHECK(CpusFromQuota(-1, 100000) == 0);  // v1: no quota
+  CHECK(CpusFromQuota(100000, 0) == 0);
+  CHECK(CpusFromQuota(0, 100000) == 0);
+}
+
 TEST_CASE("nvidia-smi CSV: names with commas, bad lines skipped") {
   std::vector<GpuDevice> devices = ParseNvidiaSmiCsv(
       "0, NVIDIA H100 80GB HBM3, 1234, 81559\n1, Odd, Name, Inc, 0, 1\nNo devices were found\n"

@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -299,6 +300,57 @@ TEST_CASE("full mode's tables pass from the bookkeeping thread to the program's 
     CHECK(report["trace"]["allocations"].get<int64_t>() - report["trace"]["frees"].get<int64_t>() ==
           report["trace"]["live_blocks"].get<int64_t>());
   }
+}
+
+// A cgroup v1 CPU controller group limited to one CPU's time, as `docker run --cpus=1` makes; removed when
+// done. Empty path where this machine cannot make one (not root, no v1 cpu controller).
+class OneCpuCgroup {
+ public:
+  OneCpuCgroup() {
+    const std::string path = "/sys/fs/cgroup/cpu/memtide-trace-" + std::to_string(getpid());
+    if (mkdir(path.c_str(), 0755) != 0) return;
+    path_ = path;
+    if (!Write("cpu.cfs_period_us", "100000") || !Write("cpu.cfs_quota_us", "100000")) path_.clear();
+  }
+  ~OneCpuCgroup() {
+    if (!path_.empty()) rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  bool Write(const char* file, const char* value) {
+    std::ofstream out(path_ + "/" + file);
+    out << value;
+    out.flush();
+    return out.good();
+  }
+  std::string path_;
+};
+
+TEST_CASE("with one CPU's time (a CPU cgroup quota), full mode keeps its tables on the program's thread") {
+  OneCpuCgroup cgroup;
+  if (cgroup.path().empty()) {
+    MESSAGE("skipped: cannot make a cgroup v1 CPU group here (needs root and /sys/fs/cgroup/cpu)");
+    return;
+  }
+  TempDir dir;
+  const std::string enter = "echo $$ > " + cgroup.path() + "/cgroup.procs && exec \"$0\"";
+  Run run = RunTraced(dir, {"/bin/sh", "-c", enter, MEMTIDE_TRACE_THREAD_HANDOVER}, {{"MEMTIDE_VERBOSE", "1"}});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  // The shell started outside the group and says so first; the program's line is the last.
+  std::string program_line;
+  std::istringstream lines(run.result.err);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("tracing on (full)") != std::string::npos) program_line = line;
+  }
+  CHECK(!program_line.empty());
+  CHECK(program_line.find("tables kept by the bookkeeping thread") == std::string::npos);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  json report = Rendered(files[0]);
+  CHECK(LeakOfSize(report, 21052).bytes == 7 * 21052);
+  CHECK(report["trace"]["peak_bytes"].get<int64_t>() == 4000000 + 10 * 21051);
 }
 
 TEST_CASE("a thread started by a library constructor before main is traced") {
