@@ -8,6 +8,7 @@
 #include <atomic>
 #include <new>
 
+#include "large_stack.h"
 #include "throwaway_child.h"
 
 namespace memtide::internal {
@@ -48,7 +49,12 @@ void Append(uint32_t flags, const char* bytes, size_t length) {
 void CaptureLogLine(const char* line) { Append(kLogLine, line, strlen(line)); }
 void CaptureWriteText(const char* text, size_t length) { Append(0, text, length); }
 
-[[noreturn]] void RunChild(const LeakTextCall& call, Capture* capture) {
+struct ChildCall {
+  const LeakTextCall* call;
+  Capture* capture;
+};
+
+[[noreturn]] void RunChildHere(const LeakTextCall& call, Capture* capture) {
   g_capture = capture;
   std::string reason;
   const MemtideLeakTextFunction leak_text = call.load(&reason);
@@ -62,6 +68,17 @@ void CaptureWriteText(const char* text, size_t length) { Append(0, text, length)
             call.top_stacks, CaptureLogLine, call.write_text != nullptr ? CaptureWriteText : nullptr);
   MarkThrowawayChildDone(&capture->done);
   ExitThrowawayChild(0);
+}
+
+// On a stack of its own (large_stack.h): the child is a copy of whichever thread runs the exit, maybe one
+// with a small stack.
+[[noreturn]] void RunChild(const LeakTextCall& call, Capture* capture) {
+  ChildCall child_call{&call, capture};
+  RunOnLargeStack([](void* argument) {
+    auto* run = static_cast<ChildCall*>(argument);
+    RunChildHere(*run->call, run->capture);
+  }, &child_call);
+  RunChildHere(call, capture);  // no stack could be mapped: this one's
 }
 
 }  // namespace

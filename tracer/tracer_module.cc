@@ -37,6 +37,7 @@
 
 #include "bookkeeping_queue.h"
 #include "exit_cleanup_probe.h"
+#include "large_stack.h"
 #include "leak_text_child.h"
 #include "leak_text_module.h"
 #include "live_allocations.h"
@@ -278,8 +279,18 @@ class Tracer {
     }
     const MemtideLeakTextFunction leak_text = call.load(reason);
     if (leak_text == nullptr) return false;
-    leak_text(call.trace->data(), call.trace->size(), call.trace_path.c_str(), call.suppressions.c_str(),
-              call.top_stacks, call.log_line, call.write_text);
+    struct TextCall {
+      const LeakTextCall* call;
+      MemtideLeakTextFunction leak_text;
+    } text_call{&call, leak_text};
+    auto print = [](void* argument) {
+      const auto* text = static_cast<const TextCall*>(argument);
+      const LeakTextCall& call = *text->call;
+      text->leak_text(call.trace->data(), call.trace->size(), call.trace_path.c_str(), call.suppressions.c_str(),
+                      call.top_stacks, call.log_line, call.write_text);
+    };
+    // The exiting thread may have a small stack (large_stack.h); this one's if no other can be mapped.
+    if (!RunOnLargeStack(print, &text_call)) print(&text_call);
     return true;
   }
 

@@ -353,6 +353,19 @@ TEST_CASE("with one CPU's time (a CPU cgroup quota), full mode keeps its tables 
   CHECK(report["trace"]["peak_bytes"].get<int64_t>() == 4000000 + 10 * 21051);
 }
 
+TEST_CASE("a process that ends when its last thread does (main called pthread_exit) gets its full leak report") {
+  TempDir dir;
+  Run run = RunTraced(dir, {MEMTIDE_TRACE_MAIN_THREAD_EXITS}, {{"MEMTIDE_LEAK_TOP", "10"}});
+  INFO(run.Describe());
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(run.result.err.find("Leak of 21,061 bytes in 1 block") != std::string::npos);
+  CHECK(run.result.err.find("LeakFromWorker") != std::string::npos);
+  CHECK(run.result.err.find("ended by signal") == std::string::npos);
+  std::vector<std::string> files = TraceFiles(dir);
+  REQUIRE(files.size() == 1);
+  CHECK(LeakOfSize(Rendered(files[0]), 21061).bytes == 21061);
+}
+
 TEST_CASE("a thread started by a library constructor before main is traced") {
   TempDir dir;
   Run run = RunTraced(dir, {MEMTIDE_TRACE_EARLY_THREAD});
