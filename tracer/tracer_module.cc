@@ -720,7 +720,7 @@ int WriteSnapshotEntry(const char* path_or_null, char* name, size_t name_size, c
   }
 }
 
-void AtExitEntry(int32_t exit_code, MemtideTracerThread* thread) noexcept {
+void AtExitOnThisStack(int32_t exit_code, MemtideTracerThread* thread) noexcept {
   try {
     g_tracer->AtExit(exit_code, thread);
   } catch (const std::exception& error) {
@@ -728,6 +728,21 @@ void AtExitEntry(int32_t exit_code, MemtideTracerThread* thread) noexcept {
   } catch (...) {
     g_tracer->Log("cannot write the trace at exit");
   }
+}
+
+// The exiting thread may be memtide's monitor thread, with a 64 KiB stack (large_stack.h).
+void AtExitEntry(int32_t exit_code, MemtideTracerThread* thread) noexcept {
+  struct ExitCall {
+    int32_t exit_code;
+    MemtideTracerThread* thread;
+  } call{exit_code, thread};
+  const bool ran = RunOnLargeStack(
+      [](void* argument) {
+        const auto* exit = static_cast<const ExitCall*>(argument);
+        AtExitOnThisStack(exit->exit_code, exit->thread);
+      },
+      &call);
+  if (!ran) AtExitOnThisStack(exit_code, thread);
 }
 
 void BeforeForkEntry() noexcept { g_tracer->BeforeFork(); }
