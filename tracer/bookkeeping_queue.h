@@ -15,7 +15,7 @@
 //
 // Nothing ever waits for the bookkeeping thread. When the ring is full the owner applies it itself; readers
 // (snapshots, the exit trace, fork) apply what is queued before they read (Drain). So with the thread paused
-// (a credential change) or absent (a fork child, a single CPU) everything still works, in place.
+// (a credential change) or absent (a fork child) everything still works, in place.
 // Without membarrier (an old kernel, a seccomp filter) Enable fails and the queue stays unused.
 #ifndef MEMTIDE_TRACER_BOOKKEEPING_QUEUE_H_
 #define MEMTIDE_TRACER_BOOKKEEPING_QUEUE_H_
