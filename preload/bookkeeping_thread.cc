@@ -86,9 +86,10 @@ bool BookkeepingThreadUseful() {
   return quota == 0 || quota >= 2;
 }
 
-void StartBookkeepingThread(const MemtideTracerApi* tracer) {
-  g_tracer = tracer;
-  StartThread();
+void WantBookkeepingThread(const MemtideTracerApi* tracer) { g_tracer = tracer; }
+
+void StartBookkeepingThreadIfWanted() {
+  if (g_tracer != nullptr && !g_running) StartThread();
 }
 
 bool BookkeepingThreadRunning() { return g_alive.load(std::memory_order_acquire); }

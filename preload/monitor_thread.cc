@@ -91,6 +91,7 @@ void* MonitorMain(void*) {
     WaitLocally(delay_ms);
   }
   StartPrivateDescriptorThread();  // before the first file is read
+  StartBookkeepingThreadIfWanted();
   LockPublishing();
   RemoveSegmentOfEarlierImage(options.dir.text);
   UnlockPublishing();

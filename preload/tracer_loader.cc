@@ -116,7 +116,7 @@ void StartTracerModule(const Options& options) {
   __atomic_store_n(&g_trace_mode, static_cast<int32_t>(options.trace), __ATOMIC_RELEASE);
   // Asked before starting a thread: the module says -1 when its queue could not be enabled (and said why).
   const bool bookkeeping = config.bookkeeping_thread != 0 && api->drain_bookkeeping() >= 0;
-  if (bookkeeping) StartBookkeepingThread(api);
+  if (bookkeeping) WantBookkeepingThread(api);  // the monitor starts it once the process has lived a while
   LogVerbose("tracing on ({}), module {}{}", ModeName(options.trace), module_path,
              bookkeeping ? ", tables kept by the bookkeeping thread" : "");
 }
