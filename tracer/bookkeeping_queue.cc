@@ -81,15 +81,8 @@ void BookkeepingQueue::Revoke() {
     while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
     }
   }
-  for (int spins = 0; pushing_.load(std::memory_order_acquire); ++spins) {
-    if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      sched_yield();  // the owner may be descheduled between its mark and its publish
-    }
-  }
+  // The owner may be descheduled between its mark and its publish.
+  for (int spins = 0; pushing_.load(std::memory_order_acquire); ++spins) SpinWaitStep(spins);
   {
     SpinLockHolder consume(consume_lock_);
     ApplyPublished(SIZE_MAX);

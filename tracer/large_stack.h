@@ -16,6 +16,12 @@ inline constexpr size_t kLargeStackBytes = size_t{32} << 20;  // reserved; only 
 // holds the tracer's writer lock; a throwaway child has one thread).
 bool RunOnLargeStack(void (*function)(void*), void* argument, size_t bytes = kLargeStackBytes);
 
+// Calls function() on a fresh large stack, or on this one when none can be mapped.
+template <typename Function>
+void CallOnLargeStack(Function& function) {
+  if (!RunOnLargeStack([](void* callable) { (*static_cast<Function*>(callable))(); }, &function)) function();
+}
+
 }  // namespace memtide::internal
 
 #endif  // MEMTIDE_TRACER_LARGE_STACK_H_

@@ -49,11 +49,6 @@ void Append(uint32_t flags, const char* bytes, size_t length) {
 void CaptureLogLine(const char* line) { Append(kLogLine, line, strlen(line)); }
 void CaptureWriteText(const char* text, size_t length) { Append(0, text, length); }
 
-struct ChildCall {
-  const LeakTextCall* call;
-  Capture* capture;
-};
-
 [[noreturn]] void RunChildHere(const LeakTextCall& call, Capture* capture) {
   g_capture = capture;
   std::string reason;
@@ -73,12 +68,9 @@ struct ChildCall {
 // On a stack of its own (large_stack.h): the child is a copy of whichever thread runs the exit, maybe one
 // with a small stack.
 [[noreturn]] void RunChild(const LeakTextCall& call, Capture* capture) {
-  ChildCall child_call{&call, capture};
-  RunOnLargeStack([](void* argument) {
-    auto* run = static_cast<ChildCall*>(argument);
-    RunChildHere(*run->call, run->capture);
-  }, &child_call);
-  RunChildHere(call, capture);  // no stack could be mapped: this one's
+  auto run = [&call, capture] { RunChildHere(call, capture); };
+  CallOnLargeStack(run);
+  __builtin_unreachable();  // RunChildHere ends the child
 }
 
 }  // namespace

@@ -12,6 +12,18 @@
 
 namespace memtide::internal {
 
+// One step of waiting for another thread: a pause instruction for the first 64 steps, then the CPU is given
+// up (sched_yield), since on a machine with fewer cores than threads the other one may be descheduled.
+inline void SpinWaitStep(int step) {
+  if (step < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else {
+    sched_yield();
+  }
+}
+
 class SpinLock {
  public:
   constexpr SpinLock() = default;
@@ -48,13 +60,7 @@ class SpinLockHolder {
 inline void SpinLock::LockSlow() {
   for (int spins = 0;; ++spins) {
     if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
-    if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      sched_yield();
-    }
+    SpinWaitStep(spins);
   }
 }
 

@@ -279,18 +279,11 @@ class Tracer {
     }
     const MemtideLeakTextFunction leak_text = call.load(reason);
     if (leak_text == nullptr) return false;
-    struct TextCall {
-      const LeakTextCall* call;
-      MemtideLeakTextFunction leak_text;
-    } text_call{&call, leak_text};
-    auto print = [](void* argument) {
-      const auto* text = static_cast<const TextCall*>(argument);
-      const LeakTextCall& call = *text->call;
-      text->leak_text(call.trace->data(), call.trace->size(), call.trace_path.c_str(), call.suppressions.c_str(),
-                      call.top_stacks, call.log_line, call.write_text);
+    auto print = [&call, leak_text] {
+      leak_text(call.trace->data(), call.trace->size(), call.trace_path.c_str(), call.suppressions.c_str(),
+                call.top_stacks, call.log_line, call.write_text);
     };
-    // The exiting thread may have a small stack (large_stack.h); this one's if no other can be mapped.
-    if (!RunOnLargeStack(print, &text_call)) print(&text_call);
+    CallOnLargeStack(print);  // the exiting thread may have a small stack (large_stack.h)
     return true;
   }
 
@@ -732,17 +725,8 @@ void AtExitOnThisStack(int32_t exit_code, MemtideTracerThread* thread) noexcept 
 
 // The exiting thread may be memtide's monitor thread, with a 64 KiB stack (large_stack.h).
 void AtExitEntry(int32_t exit_code, MemtideTracerThread* thread) noexcept {
-  struct ExitCall {
-    int32_t exit_code;
-    MemtideTracerThread* thread;
-  } call{exit_code, thread};
-  const bool ran = RunOnLargeStack(
-      [](void* argument) {
-        const auto* exit = static_cast<const ExitCall*>(argument);
-        AtExitOnThisStack(exit->exit_code, exit->thread);
-      },
-      &call);
-  if (!ran) AtExitOnThisStack(exit_code, thread);
+  auto at_exit = [exit_code, thread] { AtExitOnThisStack(exit_code, thread); };
+  CallOnLargeStack(at_exit);
 }
 
 void BeforeForkEntry() noexcept { g_tracer->BeforeFork(); }
