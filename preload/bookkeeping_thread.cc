@@ -5,7 +5,6 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -14,6 +13,7 @@
 #include <atomic>
 
 #include "log.h"
+#include "own_thread.h"
 #include "proc_stats.h"
 #include "thread_state.h"
 #include "tracer_module.h"
@@ -56,19 +56,9 @@ void* BookkeepingMain(void*) {
 }
 
 void StartThread() {
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_JOINABLE);  // PauseBookkeepingThread joins it
-  pthread_attr_setstacksize(&attributes, 64 * 1024);
-  // Signals meant for the program must never land on memtide's thread.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
   g_pausing.store(false, std::memory_order_relaxed);
   g_alive.store(true, std::memory_order_relaxed);
-  const int status = pthread_create(&g_thread, &attributes, BookkeepingMain, nullptr);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  pthread_attr_destroy(&attributes);
+  const int status = StartOwnThread(BookkeepingMain, nullptr, 64 * 1024, &g_thread);  // joined by the pause
   g_running = status == 0;
   if (status != 0) {
     g_alive.store(false, std::memory_order_relaxed);

@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -25,6 +24,7 @@
 #include "log.h"
 #include "memory_policy.h"
 #include "memtide/segment.h"
+#include "own_thread.h"
 #include "private_descriptors.h"
 #include "proc_stats.h"
 #include "real_symbols.h"
@@ -146,19 +146,8 @@ MemoryPressure SampleProcessStats() {
 
 void StartMonitorThread() {
   g_pausing.store(false, std::memory_order_relaxed);
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  // Joinable: a credential change must be able to wait until the thread is gone (PauseMonitorThread).
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_JOINABLE);
-  pthread_attr_setstacksize(&attributes, 64 * 1024);
-  // Signals meant for the program must never land on memtide's thread.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
   pthread_t thread;
-  int status = pthread_create(&thread, &attributes, MonitorMain, nullptr);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  pthread_attr_destroy(&attributes);
+  const int status = StartOwnThread(MonitorMain, nullptr, 64 * 1024, &thread);  // joined by PauseMonitorThread
   g_running = status == 0;
   if (status == 0) {
     g_thread = thread;

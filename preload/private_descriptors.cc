@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -15,6 +14,7 @@
 #include <atomic>
 
 #include "log.h"
+#include "own_thread.h"
 #include "thread_state.h"
 
 namespace memtide::internal {
@@ -121,19 +121,8 @@ void StartPrivateDescriptorThread() {
     mprotect(stack, kGuardBytes, PROT_NONE);  // below the stack: an overflow faults instead of corrupting
     g_stack = static_cast<char*>(stack) + kGuardBytes;
   }
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  // Joinable: a credential change must be able to wait until the thread is gone (StopPrivateDescriptorThread).
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_JOINABLE);
-  pthread_attr_setstack(&attributes, g_stack, kStackBytes);
-  // Signals meant for the program must never land on memtide's thread.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pthread_t thread;
-  const int status = pthread_create(&thread, &attributes, DescriptorThreadMain, nullptr);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  pthread_attr_destroy(&attributes);
+  pthread_t thread;  // joined by StopPrivateDescriptorThread
+  const int status = StartOwnThread(DescriptorThreadMain, g_stack, kStackBytes, &thread);
   if (status != 0) {
     SetState(State::kGaveUp);
     return;
