@@ -98,16 +98,21 @@ int64_t ReadStatValue(const char* directory, const char* key) {
 
 bool FileExists(const char* path) { return access(path, F_OK) == 0; }
 
+// A v1 controller's directory for this process's cgroup path, /sys/fs/cgroup/<controller><path>, or the
+// controller's root when that has no `probe` file: in a container with its own cgroup namespace the host path
+// is not mounted, the root is ours.
+void FindV1Directory(const char* controller, const char* cgroup_path, const char* probe, char (&directory)[512]) {
+  FormatPath(directory, "/sys/fs/cgroup/{}{}", controller, cgroup_path);
+  char file[512];
+  FormatPath(file, "{}/{}", directory, probe);
+  if (!FileExists(file)) FormatPath(directory, "/sys/fs/cgroup/{}", controller);
+}
+
 bool ReadCgroupV1(const char* cgroup_path, CgroupMemory* out) {
   char directory[512];
-  FormatPath(directory, "/sys/fs/cgroup/memory{}", cgroup_path);
+  FindV1Directory("memory", cgroup_path, "memory.usage_in_bytes", directory);
   char file[512];
   FormatPath(file, "{}/memory.usage_in_bytes", directory);
-  if (!FileExists(file)) {
-    // In a container with its own cgroup namespace the host path is not mounted: the root is ours.
-    FormatPath(directory, "/sys/fs/cgroup/memory");
-    FormatPath(file, "{}/memory.usage_in_bytes", directory);
-  }
   int64_t usage = 0, limit = 0;
   if (!ReadInteger(file, &usage, nullptr)) return false;
   FormatPath(file, "{}/memory.limit_in_bytes", directory);
@@ -253,10 +258,7 @@ int ReadCgroupCpuLimit() {
   char directory[512];
   char file[512];
   if (FindCgroupPath(text, "cpu", cgroup_path, sizeof(cgroup_path))) {
-    FormatPath(directory, "/sys/fs/cgroup/cpu{}", cgroup_path);
-    FormatPath(file, "{}/cpu.cfs_quota_us", directory);
-    // In a container with its own cgroup namespace the host path is not mounted: the root is ours.
-    if (!FileExists(file)) FormatPath(directory, "/sys/fs/cgroup/cpu");
+    FindV1Directory("cpu", cgroup_path, "cpu.cfs_quota_us", directory);
     int64_t quota = 0, period = 0;
     FormatPath(file, "{}/cpu.cfs_quota_us", directory);
     if (ReadInteger(file, &quota, nullptr)) {
